@@ -1,0 +1,10 @@
+# P2proxyDeps: finds the libraries p2proxy links, all from Debian's packages (DESIGN.md §10).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(BoringSSL REQUIRED)
+find_package(absl REQUIRED CONFIG)
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
+if(P2P_BUILD_TESTS)
+  find_package(Catch2 2 REQUIRED CONFIG)
+endif()

@@ -1,0 +1,44 @@
+// address.h: an IPv4 or IPv6 socket address, parsed from and printed as "1.2.3.4:5" or "[::1]:5".
+#ifndef P2PROXY_NET_ADDRESS_H_
+#define P2PROXY_NET_ADDRESS_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace p2proxy::net {
+
+class SocketAddress {
+ public:
+  SocketAddress() { storage_.ss_family = AF_UNSPEC; }
+  // FromSockaddr copies |sa|; an unsupported family gives an unspecified address.
+  static SocketAddress FromSockaddr(const sockaddr* sa);
+  // Parse reads "IPv4:port" or "[IPv6]:port". Errors name what is wrong with |text|.
+  static absl::StatusOr<SocketAddress> Parse(absl::string_view text);
+  // FromIp builds an address from a literal IP (no port syntax) and a port.
+  static absl::StatusOr<SocketAddress> FromIp(absl::string_view ip, uint16_t port);
+
+  int family() const { return storage_.ss_family; }
+  bool valid() const { return family() == AF_INET || family() == AF_INET6; }
+  uint16_t port() const;
+  void set_port(uint16_t port);
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage_); }
+  socklen_t sa_len() const;
+  // ToString gives "1.2.3.4:5" / "[::1]:5"; IpString gives the address alone.
+  std::string ToString() const;
+  std::string IpString() const;
+
+  friend bool operator==(const SocketAddress& a, const SocketAddress& b);
+
+ private:
+  sockaddr_storage storage_{};
+};
+
+}  // namespace p2proxy::net
+
+#endif  // P2PROXY_NET_ADDRESS_H_

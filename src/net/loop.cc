@@ -1,0 +1,90 @@
+// loop.cc: the loop wrapper and its deferred work.
+#include "net/loop.h"
+
+#include <cstdlib>
+
+#include "base/log.h"
+
+namespace p2proxy::net {
+
+Loop::Loop() : loop_(new uv_loop_t()) {
+  if (uv_loop_init(loop_.get()) != 0) {
+    P2P_LOG(kError, "loop.init_failed");
+    std::abort();
+  }
+  uv_idle_init(loop_.get(), idle_.get());
+  idle_.MarkInitialized();
+  idle_->data = this;
+  // The idle handle is only active while deferred work waits; it must not keep Run() alive.
+  uv_unref(idle_.handle());
+}
+
+Loop::~Loop() {
+  DrainDeferred();
+  idle_.Close();
+  // Let every handle's close callback run so their memory is freed.
+  uv_walk(loop_.get(), [](uv_handle_t* h, void*) {
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+  }, nullptr);
+  uv_run(loop_.get(), UV_RUN_DEFAULT);
+  if (uv_loop_close(loop_.get()) != 0) {
+    P2P_LOG(kWarn, "loop.close_busy");
+  }
+}
+
+void Loop::Run() { uv_run(loop_.get(), UV_RUN_DEFAULT); }
+
+void Loop::RunOnce(bool block) { uv_run(loop_.get(), block ? UV_RUN_ONCE : UV_RUN_NOWAIT); }
+
+bool Loop::RunUntil(const std::function<bool()>& done, absl::Duration limit) {
+  bool expired = false;
+  UvHandle<uv_timer_t> timer;
+  uv_timer_init(loop_.get(), timer.get());
+  timer.MarkInitialized();
+  timer->data = &expired;
+  uv_timer_start(timer.get(), [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; },
+                 static_cast<uint64_t>(absl::ToInt64Milliseconds(limit)), 0);
+  while (!done()) {
+    if (expired) return false;
+    uv_run(loop_.get(), UV_RUN_ONCE);
+  }
+  return true;
+}
+
+void Loop::DeferDelete(std::unique_ptr<DeferredDeletable> obj) {
+  to_delete_.push_back(std::move(obj));
+  ArmIdle();
+}
+
+void Loop::Post(absl::AnyInvocable<void()> fn) {
+  posted_.push_back(std::move(fn));
+  ArmIdle();
+}
+
+void Loop::ArmIdle() {
+  if (idle_active_ || !idle_.get()) return;
+  idle_active_ = true;
+  // While work waits the idle handle keeps the loop running and makes its poll not block.
+  uv_ref(idle_.handle());
+  uv_idle_start(idle_.get(), [](uv_idle_t* h) { static_cast<Loop*>(h->data)->DrainDeferred(); });
+}
+
+void Loop::DrainDeferred() {
+  // Work posted while draining waits for the next turn, so a callback that re-posts itself
+  // cannot starve I/O.
+  std::vector<absl::AnyInvocable<void()>> posted;
+  posted.swap(posted_);
+  for (auto& fn : posted) fn();
+  while (!to_delete_.empty()) {
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(to_delete_);
+    batch.clear();  // destructors may defer more deletions; the loop picks those up
+  }
+  if (posted_.empty() && idle_active_ && idle_.get()) {
+    idle_active_ = false;
+    uv_idle_stop(idle_.get());
+    uv_unref(idle_.handle());
+  }
+}
+
+}  // namespace p2proxy::net

@@ -1,0 +1,258 @@
+// tcp.cc: TcpStream, TcpListener and outbound connect over libuv.
+#include "net/tcp.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+
+namespace p2proxy::net {
+namespace {
+
+absl::Status UvError(absl::string_view what, int rc) {
+  std::string msg = absl::StrCat("tcp: ", what, ": ", uv_strerror(rc));
+  switch (rc) {
+    case UV_ECONNREFUSED:
+    case UV_ECONNRESET:
+    case UV_ETIMEDOUT:
+    case UV_EPIPE:
+    case UV_EHOSTUNREACH:
+    case UV_ENETUNREACH:
+      return absl::UnavailableError(msg);
+    case UV_ECANCELED:
+      return absl::CancelledError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+}  // namespace
+
+// A write request is released to libuv on submit and re-adopted in its callback.
+struct TcpStream::WriteReq {
+  uv_write_t req;
+  std::vector<uint8_t> data;
+  WriteCallback done;
+};
+
+struct TcpStream::ConnectReq {
+  uv_connect_t req;
+  std::unique_ptr<TcpStream> stream;
+  ConnectCallback done;
+};
+
+TcpStream::TcpStream(Loop& loop) : loop_(loop) {
+  uv_tcp_init(loop.uv(), tcp_.get());
+  tcp_.MarkInitialized();
+  tcp_->data = this;
+}
+
+TcpStream::~TcpStream() {
+  if (destroyed_) *destroyed_ = true;
+}
+
+void TcpStream::Connect(Loop& loop, const SocketAddress& to, ConnectCallback done) {
+  auto* req = new ConnectReq();
+  req->stream.reset(new TcpStream(loop));
+  req->done = std::move(done);
+  req->req.data = req;
+  int rc = uv_tcp_connect(&req->req, req->stream->tcp_.get(), to.sa(), [](uv_connect_t* r, int status) {
+    std::unique_ptr<ConnectReq> req(static_cast<ConnectReq*>(r->data));
+    if (status < 0) {
+      req->done(UvError(absl::StrCat("connect"), status));
+      return;
+    }
+    uv_tcp_nodelay(req->stream->tcp_.get(), 1);
+    req->done(std::move(req->stream));
+  });
+  if (rc != 0) {
+    std::unique_ptr<ConnectReq> owned(req);
+    auto status = UvError(absl::StrCat("connect ", to.ToString()), rc);
+    // Report on a later turn, as for every other outcome.
+    loop.Post([done = std::move(owned->done), status]() mutable { done(status); });
+  }
+}
+
+void TcpStream::SetHandler(StreamHandler* handler) {
+  handler_ = handler;
+  UpdateReading();
+}
+
+void TcpStream::UpdateReading() {
+  const bool want = handler_ && !paused_ && !eof_ && !closed_;
+  if (want && !reading_) {
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(tcp_.get()), &TcpStream::OnAlloc,
+                      &TcpStream::OnRead) == 0) {
+      reading_ = true;
+    }
+  } else if (!want && reading_) {
+    if (tcp_.get()) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
+    reading_ = false;
+  }
+}
+
+void TcpStream::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(h->data);
+  if (!self) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
+  *buf = uv_buf_init(self->rx_buffer_, sizeof(self->rx_buffer_));
+}
+
+void TcpStream::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<TcpStream*>(s->data);
+  if (!self || nread == 0) return;
+  if (nread > 0) {
+    if (!self->handler_) return;
+    bool destroyed = false;
+    self->destroyed_ = &destroyed;
+    self->handler_->OnData(
+        base::ByteSpan(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)));
+    if (!destroyed) self->destroyed_ = nullptr;
+    return;
+  }
+  if (nread == UV_EOF) {
+    self->eof_ = true;
+    self->UpdateReading();
+    if (self->handler_) self->handler_->OnEnd();
+    return;
+  }
+  self->Fail(UvError("read", static_cast<int>(nread)));
+}
+
+void TcpStream::Fail(const absl::Status& status) {
+  if (closed_) return;
+  closed_ = true;
+  UpdateReading();
+  StreamHandler* h = handler_;
+  tcp_.Close();
+  if (h) h->OnError(status);
+}
+
+void TcpStream::Write(base::ByteSpan data, WriteCallback done) {
+  WriteOwned(std::vector<uint8_t>(data.begin(), data.end()), std::move(done));
+}
+
+void TcpStream::WriteOwned(std::vector<uint8_t> data, WriteCallback done) {
+  if (closed_ || shutdown_) {
+    if (done) {
+      loop_.Post([done = std::move(done)]() mutable {
+        done(absl::FailedPreconditionError("tcp: write after close or shutdown"));
+      });
+    }
+    return;
+  }
+  auto req = std::make_unique<WriteReq>();
+  req->data = std::move(data);
+  req->done = std::move(done);
+  req->req.data = req.get();
+  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
+                           static_cast<unsigned>(req->data.size()));
+  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1,
+                    [](uv_write_t* r, int status) {
+                      std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
+                      auto* self = static_cast<TcpStream*>(r->handle->data);
+                      if (!self) return;  // the stream is gone: no more callbacks
+                      --self->pending_writes_;
+                      bool destroyed = false;
+                      self->destroyed_ = &destroyed;
+                      if (req->done) req->done(status < 0 ? UvError("write", status) : absl::OkStatus());
+                      if (destroyed) return;
+                      self->destroyed_ = nullptr;
+                      if (status < 0) {
+                        self->Fail(UvError("write", status));
+                      } else if (self->pending_writes_ == 0 && self->handler_ && !self->closed_) {
+                        self->handler_->OnWriteDrained();
+                      }
+                    });
+  if (rc != 0) {
+    auto status = UvError("write", rc);
+    if (req->done) {
+      loop_.Post([done = std::move(req->done), status]() mutable { done(status); });
+    }
+    return;
+  }
+  ++pending_writes_;
+  req.release();  // libuv holds it until the callback
+}
+
+size_t TcpStream::WriteQueueSize() const {
+  if (!tcp_.get()) return 0;
+  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(tcp_.get()));
+}
+
+void TcpStream::Shutdown() {
+  if (shutdown_ || closed_) return;
+  shutdown_ = true;
+  auto* req = new uv_shutdown_t();
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()),
+                       [](uv_shutdown_t* r, int) { delete r; });
+  if (rc != 0) delete req;
+}
+
+void TcpStream::Close() {
+  if (closed_) return;
+  closed_ = true;
+  reading_ = false;
+  tcp_.Close();
+}
+
+void TcpStream::PauseReading() {
+  paused_ = true;
+  UpdateReading();
+}
+
+void TcpStream::ResumeReading() {
+  paused_ = false;
+  UpdateReading();
+}
+
+SocketAddress TcpStream::local_address() const {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (!tcp_.get() || uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+SocketAddress TcpStream::peer_address() const {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (!tcp_.get() || uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+absl::StatusOr<std::unique_ptr<TcpListener>> TcpListener::Listen(Loop& loop, const SocketAddress& addr,
+                                                                 AcceptCallback cb, int backlog) {
+  if (!addr.valid()) return absl::InvalidArgumentError("tcp: listen address is not IPv4 or IPv6");
+  std::unique_ptr<TcpListener> l(new TcpListener(loop, std::move(cb)));
+  uv_tcp_init(loop.uv(), l->tcp_.get());
+  l->tcp_.MarkInitialized();
+  l->tcp_->data = l.get();
+  int rc = uv_tcp_bind(l->tcp_.get(), addr.sa(), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(l->tcp_.get()), backlog, &TcpListener::OnConnection);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat("tcp: listen ", addr.ToString(), ": ", uv_strerror(rc)));
+  }
+  return l;
+}
+
+void TcpListener::OnConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<TcpListener*>(server->data);
+  if (!self) return;
+  if (status < 0) {
+    P2P_LOG(kWarn, "tcp.accept_failed").Kv("error", uv_strerror(status));
+    return;
+  }
+  std::unique_ptr<TcpStream> s(new TcpStream(self->loop_));
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(s->tcp_.get())) != 0) return;
+  uv_tcp_nodelay(s->tcp_.get(), 1);
+  self->cb_(std::move(s));
+}
+
+SocketAddress TcpListener::local_address() const {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+}  // namespace p2proxy::net

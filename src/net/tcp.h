@@ -1,0 +1,81 @@
+// tcp.h: kernel TCP on the loop: a listener, an outbound connect, and TcpStream, the Stream
+// over a connected socket.
+#ifndef P2PROXY_NET_TCP_H_
+#define P2PROXY_NET_TCP_H_
+
+#include <memory>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "net/address.h"
+#include "net/handle.h"
+#include "net/loop.h"
+#include "net/stream.h"
+
+namespace p2proxy::net {
+
+class TcpStream final : public Stream {
+ public:
+  ~TcpStream() override;
+
+  // Connect dials |to| and calls |done| with the connected stream or the error. |done| is
+  // always called, on the loop, unless the loop is torn down first.
+  using ConnectCallback = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<TcpStream>>)>;
+  static void Connect(Loop& loop, const SocketAddress& to, ConnectCallback done);
+
+  void SetHandler(StreamHandler* handler) override;
+  void Write(base::ByteSpan data, WriteCallback done = nullptr) override;
+  void WriteOwned(std::vector<uint8_t> data, WriteCallback done = nullptr) override;
+  size_t WriteQueueSize() const override;
+  void Shutdown() override;
+  void Close() override;
+  void PauseReading() override;
+  void ResumeReading() override;
+
+  SocketAddress local_address() const;
+  SocketAddress peer_address() const;
+
+ private:
+  friend class TcpListener;
+  struct WriteReq;
+  struct ConnectReq;
+  explicit TcpStream(Loop& loop);
+  void UpdateReading();
+  void Fail(const absl::Status& status);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+
+  Loop& loop_;
+  UvHandle<uv_tcp_t> tcp_;
+  StreamHandler* handler_ = nullptr;
+  bool paused_ = false;
+  bool reading_ = false;
+  bool eof_ = false;
+  bool shutdown_ = false;
+  bool closed_ = false;
+  bool* destroyed_ = nullptr;  // set while a handler callback runs
+  size_t pending_writes_ = 0;  // requests submitted to libuv and not yet completed
+  char rx_buffer_[64 * 1024];
+};
+
+class TcpListener {
+ public:
+  using AcceptCallback = absl::AnyInvocable<void(std::unique_ptr<TcpStream>)>;
+  // Listen binds |addr| (port 0 picks one) and calls |cb| with each accepted connection.
+  static absl::StatusOr<std::unique_ptr<TcpListener>> Listen(Loop& loop, const SocketAddress& addr,
+                                                             AcceptCallback cb, int backlog = 511);
+  ~TcpListener() = default;
+  SocketAddress local_address() const;
+
+ private:
+  TcpListener(Loop& loop, AcceptCallback cb) : loop_(loop), cb_(std::move(cb)) {}
+  static void OnConnection(uv_stream_t* server, int status);
+
+  Loop& loop_;
+  UvHandle<uv_tcp_t> tcp_;
+  AcceptCallback cb_;
+};
+
+}  // namespace p2proxy::net
+
+#endif  // P2PROXY_NET_TCP_H_

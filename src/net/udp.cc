@@ -1,0 +1,98 @@
+// udp.cc: UdpSocket.
+#include "net/udp.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+
+namespace p2proxy::net {
+
+UdpSocket::UdpSocket(ReceiveCallback cb, Options options)
+    : cb_(std::move(cb)), options_(options) {
+  if (options_.batch == 0) options_.batch = 1;
+  // libuv's recvmmsg path splits the buffer into 64 KiB slots, one datagram each.
+  if (options_.batch > 1) options_.max_datagram = 64 * 1024;
+  rx_buffer_.resize(options_.max_datagram * options_.batch);
+}
+
+UdpSocket::~UdpSocket() = default;
+
+absl::StatusOr<std::unique_ptr<UdpSocket>> UdpSocket::Bind(Loop& loop, const SocketAddress& addr,
+                                                           ReceiveCallback cb, Options options) {
+  if (!addr.valid()) return absl::InvalidArgumentError("udp: bind address is not IPv4 or IPv6");
+  std::unique_ptr<UdpSocket> s(new UdpSocket(std::move(cb), options));
+  unsigned flags = static_cast<unsigned>(addr.family());
+  if (s->options_.batch > 1) flags |= UV_UDP_RECVMMSG;
+  int rc = uv_udp_init_ex(loop.uv(), s->udp_.get(), flags);
+  if (rc != 0) return absl::InternalError(absl::StrCat("udp: socket: ", uv_strerror(rc)));
+  s->udp_.MarkInitialized();
+  s->udp_->data = s.get();
+  rc = uv_udp_bind(s->udp_.get(), addr.sa(), 0);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("udp: bind ", addr.ToString(), ": ", uv_strerror(rc)));
+  }
+  if (s->options_.rcvbuf > 0) {
+    int v = s->options_.rcvbuf;
+    uv_recv_buffer_size(s->udp_.handle(), &v);
+  }
+  if (s->options_.sndbuf > 0) {
+    int v = s->options_.sndbuf;
+    uv_send_buffer_size(s->udp_.handle(), &v);
+  }
+  rc = uv_udp_recv_start(s->udp_.get(), &UdpSocket::OnAlloc, &UdpSocket::OnRecv);
+  if (rc != 0) return absl::InternalError(absl::StrCat("udp: recv: ", uv_strerror(rc)));
+  return s;
+}
+
+void UdpSocket::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UdpSocket*>(h->data);
+  if (!self) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
+  *buf = uv_buf_init(reinterpret_cast<char*>(self->rx_buffer_.data()),
+                     static_cast<unsigned>(self->rx_buffer_.size()));
+}
+
+void UdpSocket::OnRecv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                       unsigned flags) {
+  auto* self = static_cast<UdpSocket*>(h->data);
+  // The buffer belongs to the socket; UV_UDP_MMSG_FREE needs nothing from us.
+  if (!self || (flags & UV_UDP_MMSG_FREE)) return;
+  if (nread < 0) {
+    ++self->counters_.rx_errors;
+    return;
+  }
+  if (addr == nullptr) return;  // nothing more to read this time
+  if (flags & UV_UDP_PARTIAL) {
+    ++self->counters_.rx_truncated;
+    return;
+  }
+  ++self->counters_.rx_packets;
+  self->counters_.rx_bytes += static_cast<uint64_t>(nread);
+  SocketAddress from = SocketAddress::FromSockaddr(addr);
+  self->cb_(base::ByteSpan(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)),
+            from);
+}
+
+bool UdpSocket::Send(const SocketAddress& to, base::ByteSpan data) {
+  uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data.data())),
+                           static_cast<unsigned>(data.size()));
+  int rc = uv_udp_try_send(udp_.get(), &b, 1, to.sa());
+  if (rc < 0) {
+    ++counters_.tx_dropped;
+    return false;
+  }
+  ++counters_.tx_packets;
+  counters_.tx_bytes += data.size();
+  return true;
+}
+
+SocketAddress UdpSocket::local_address() const {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_udp_getsockname(udp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+}
+
+}  // namespace p2proxy::net
