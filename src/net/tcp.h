@@ -7,12 +7,14 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "net/address.h"
+#include "base/address.h"
 #include "net/handle.h"
 #include "net/loop.h"
 #include "net/stream.h"
 
 namespace p2proxy::net {
+
+using base::SocketAddress;
 
 class TcpStream final : public Stream {
  public:

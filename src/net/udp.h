@@ -10,11 +10,13 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "base/bytes.h"
-#include "net/address.h"
+#include "base/address.h"
 #include "net/handle.h"
 #include "net/loop.h"
 
 namespace p2proxy::net {
+
+using base::SocketAddress;
 
 struct UdpCounters {
   uint64_t rx_packets = 0;

@@ -1,6 +1,6 @@
 // address.h: an IPv4 or IPv6 socket address, parsed from and printed as "1.2.3.4:5" or "[::1]:5".
-#ifndef P2PROXY_NET_ADDRESS_H_
-#define P2PROXY_NET_ADDRESS_H_
+#ifndef P2PROXY_BASE_ADDRESS_H_
+#define P2PROXY_BASE_ADDRESS_H_
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace p2proxy::net {
+namespace p2proxy::base {
 
 class SocketAddress {
  public:
@@ -39,6 +39,6 @@ class SocketAddress {
   sockaddr_storage storage_{};
 };
 
-}  // namespace p2proxy::net
+}  // namespace p2proxy::base
 
-#endif  // P2PROXY_NET_ADDRESS_H_
+#endif  // P2PROXY_BASE_ADDRESS_H_

@@ -1,5 +1,5 @@
 // address.cc: socket address parsing and printing.
-#include "net/address.h"
+#include "base/address.h"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace p2proxy::net {
+namespace p2proxy::base {
 
 SocketAddress SocketAddress::FromSockaddr(const sockaddr* sa) {
   SocketAddress a;
@@ -121,4 +121,4 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) {
   return true;
 }
 
-}  // namespace p2proxy::net
+}  // namespace p2proxy::base

@@ -1,9 +1,9 @@
 // Tests for SocketAddress parsing and printing.
-#include "net/address.h"
+#include "base/address.h"
 
 #include <catch2/catch.hpp>
 
-using p2proxy::net::SocketAddress;
+using p2proxy::base::SocketAddress;
 
 TEST_CASE("SocketAddress parses and prints IPv4 and IPv6") {
   auto v4 = SocketAddress::Parse("100.96.128.20:443");
