@@ -31,3 +31,24 @@ TEST_CASE("SocketAddress errors name the problem") {
   REQUIRE_FALSE(SocketAddress::Parse("::1:80").ok());
   REQUIRE_FALSE(SocketAddress::Parse("[::1]80").ok());
 }
+
+#include "base/ip_prefix.h"
+
+using p2proxy::base::IpAddress;
+using p2proxy::base::IpPrefix;
+
+TEST_CASE("IpPrefix parses, canonicalizes and matches") {
+  auto p = IpPrefix::Parse("100.96.128.7/18");
+  REQUIRE(p.ok());
+  REQUIRE(p->ToString() == "100.96.128.0/18");
+  REQUIRE(p->Contains(*IpAddress::Parse("100.96.191.255")));
+  REQUIRE_FALSE(p->Contains(*IpAddress::Parse("100.96.192.0")));
+  REQUIRE_FALSE(p->Contains(*IpAddress::Parse("::1")));
+  REQUIRE(IpPrefix::Parse("10.1.2.3")->ToString() == "10.1.2.3/32");
+  REQUIRE(IpPrefix::Parse("fd00:1::5/16")->ToString() == "fd00::/16");
+  REQUIRE(IpPrefix::Parse("0.0.0.0/0")->Contains(*IpAddress::Parse("8.8.8.8")));
+  REQUIRE(IpPrefix::Parse("10.0.0.0/33").status().message() == "'10.0.0.0/33': prefix length must be 0 to 32");
+  REQUIRE_FALSE(IpPrefix::Parse("10.0.0.0/").ok());
+  REQUIRE_FALSE(IpPrefix::Parse("10.0.0.0/-1").ok());
+  REQUIRE(IpAddress::V4(100, 96, 0, 1).v4() == 0x64600001u);
+}
