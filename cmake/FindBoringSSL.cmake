@@ -4,8 +4,10 @@
 # that link them carry an RPATH to that directory.
 #
 # OpenSSL exports the same symbol names; nothing that links OpenSSL may share a process with
-# these (DESIGN.md §10), so this module never looks for OpenSSL and refuses a tree where the
-# include path would resolve <openssl/...> to OpenSSL's headers.
+# these (DESIGN.md §10), so this module never looks for OpenSSL. It searches only the android
+# directories (NO_DEFAULT_PATH) and requires openssl/is_boringssl.h there; the include directory
+# is passed with -isystem, ahead of /usr/include, so <openssl/...> resolves to BoringSSL even
+# where OpenSSL's headers are installed too.
 include(FindPackageHandleStandardArgs)
 if(CMAKE_LIBRARY_ARCHITECTURE)
   set(_bssl_libdir_hint "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/android")

@@ -87,7 +87,9 @@ function(p2proxy_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE p2proxy_test_main ${T_LIBS})
   target_compile_options(${T_NAME} PRIVATE ${P2P_WARNINGS})
-  catch_discover_tests(${T_NAME} TEST_PREFIX "${T_NAME}:"
+  # --warn NoTests: a test case whose name CTest mangled (a ";" in it) fails instead of
+  # passing without running.
+  catch_discover_tests(${T_NAME} TEST_PREFIX "${T_NAME}:" EXTRA_ARGS --warn NoTests
     PROPERTIES TIMEOUT 120 ENVIRONMENT "P2P_TEST_SRCDIR=${PROJECT_SOURCE_DIR}")
 endfunction()
 

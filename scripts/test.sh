@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: from a fresh Debian 12 machine (as root) to a full test run: installs what is needed
 # (scripts/setup.sh), builds once per configuration with ccache, and runs ctest in parallel:
-#   1. default (RelWithDebInfo, warnings are errors): unit, interop and namespace tests
+#   1. ci (RelWithDebInfo, warnings are errors): unit, interop and namespace tests
 #   2. asan: the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. fuzz: every libFuzzer target briefly over its seed corpus (clang)
 # Usage: scripts/test.sh [--quick]   (--quick: only configuration 1)

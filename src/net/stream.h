@@ -15,6 +15,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "base/bytes.h"
+#include "net/loop.h"
 
 namespace p2proxy::net {
 
@@ -33,12 +34,12 @@ class StreamHandler {
   virtual void OnWriteDrained() {}
 };
 
-class Stream {
+class Stream : public DeferredDeletable {
  public:
   // WriteCallback reports that a write left the stream's queue (OK) or failed.
   using WriteCallback = absl::AnyInvocable<void(const absl::Status&)>;
 
-  virtual ~Stream() = default;
+  ~Stream() override = default;
 
   // SetHandler installs the handler (not owned; it must outlive the stream or be replaced).
   // Reading starts when a handler is set and the stream is not paused.

@@ -55,7 +55,7 @@ TEST_CASE("the WireGuard nonce is 4 zero bytes then the counter, little endian")
   REQUIRE_FALSE(aead.Open(counter, absl::MakeConstSpan(a.data(), 15), {}, buf.data()));
 }
 
-TEST_CASE("XChaCha20-Poly1305 round trip; tampering and a wrong nonce fail") {
+TEST_CASE("XChaCha20-Poly1305 round trip, and tampering or a wrong nonce fails") {
   Key key(Hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"));
   auto nonce = Hex("404142434445464748494a4b4c4d4e4f5051525354555657");
   std::vector<uint8_t> cookie(16, 0x11), ad(16, 0x22), sealed(32), opened(16);

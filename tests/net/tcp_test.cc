@@ -58,7 +58,7 @@ std::vector<uint8_t> Pattern(size_t len, uint32_t seed) {
 
 }  // namespace
 
-TEST_CASE("TCP stream: a paused reader holds data in the writer's queue; resuming delivers it intact") {
+TEST_CASE("TCP stream: a paused reader holds data in the writer queue, and resuming delivers it intact") {
   Loop loop;
   std::unique_ptr<TcpStream> server_side;
   Recorder server_rec;
