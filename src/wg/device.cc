@@ -146,7 +146,11 @@ std::vector<Peer*> Device::peers() const {
 uint32_t Device::NewIndex() {
   uint32_t index;
   do {
-    RAND_bytes(reinterpret_cast<uint8_t*>(&index), sizeof(index));
+    if (index_source_) {
+      index = index_source_();
+    } else {
+      RAND_bytes(reinterpret_cast<uint8_t*>(&index), sizeof(index));
+    }
   } while (index_.contains(index));
   return index;
 }

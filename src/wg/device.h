@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -128,6 +129,9 @@ class Device {
   // when flooded; for tests and for operators under attack.
   void ForceUnderLoad(bool on) { force_under_load_ = on; }
   bool UnderLoad();
+  // SetIndexSourceForTesting replaces the random receiver indexes with |next| (fuzzers and
+  // tests that need reproducible wire bytes). Indexes it returns that are in use are skipped.
+  void SetIndexSourceForTesting(std::function<uint32_t()> next) { index_source_ = std::move(next); }
 
  private:
   enum class IndexKind : uint8_t { kHandshake, kKeypair };
@@ -188,6 +192,7 @@ class Device {
   int load_window_count_ = 0;
   absl::Duration under_load_until_ = -absl::InfiniteDuration();
   bool force_under_load_ = false;
+  std::function<uint32_t()> index_source_;
 };
 
 }  // namespace p2proxy::wg
