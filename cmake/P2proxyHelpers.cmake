@@ -76,7 +76,7 @@ endfunction()
 # Every module that exists or is planned (DESIGN.md §4). An include of "<module>/..." for a name
 # in this list but outside a module's allowed set is a layering error; "p2proxy/..." (the public
 # API) sits above every module.
-set(P2P_ALL_MODULES base crypto wg net stack dns tls http proxy control nat site client server
+set(P2P_ALL_MODULES base crypto wg net tunnel stack dns tls http proxy control nat site client server
     p2proxy)
 
 # p2proxy_test(NAME <name> SOURCES <file>... [LIBS <target>...])

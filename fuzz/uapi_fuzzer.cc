@@ -51,7 +51,9 @@ std::vector<Request> Run(absl::string_view first, absl::string_view second) {
 std::string FormatSetBody(const UapiSet& set) {
   using p2proxy::base::HexEncode;
   std::string out;
-  if (set.private_key) absl::StrAppend(&out, "private_key=", HexEncode(set.private_key->span()), "\n");
+  if (set.private_key) {
+    absl::StrAppend(&out, "private_key=", HexEncode(set.private_key->span()), "\n");
+  }
   if (set.listen_port) absl::StrAppend(&out, "listen_port=", *set.listen_port, "\n");
   if (set.fwmark) absl::StrAppend(&out, "fwmark=", *set.fwmark, "\n");
   if (set.replace_peers) out += "replace_peers=true\n";

@@ -49,7 +49,8 @@ bool Same(const WgQuickConfig& a, const WgQuickConfig& b) {
   for (size_t i = 0; i < a.peers.size(); ++i) {
     const WgQuickPeer& x = a.peers[i];
     const WgQuickPeer& y = b.peers[i];
-    if (x.public_key != y.public_key || x.preshared_key.has_value() != y.preshared_key.has_value() ||
+    if (x.public_key != y.public_key ||
+        x.preshared_key.has_value() != y.preshared_key.has_value() ||
         (x.preshared_key && !x.preshared_key->Equals(*y.preshared_key)) ||
         x.allowed_ips != y.allowed_ips || x.endpoint != y.endpoint ||
         x.persistent_keepalive != y.persistent_keepalive) {

@@ -21,6 +21,10 @@ SocketAddress SocketAddress::FromSockaddr(const sockaddr* sa) {
 }
 
 absl::StatusOr<SocketAddress> SocketAddress::FromIp(absl::string_view ip, uint16_t port) {
+  // inet_pton stops at a NUL: "1.2.3.4\0junk" must not pass as 1.2.3.4.
+  if (ip.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("address contains a NUL byte");
+  }
   std::string s(ip);
   SocketAddress a;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage_);

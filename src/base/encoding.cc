@@ -112,4 +112,17 @@ absl::StatusOr<std::vector<uint8_t>> Base64Decode(absl::string_view text) {
   return out;
 }
 
+bool ParseDecimal(absl::string_view text, uint64_t max, uint64_t* out) {
+  if (text.empty()) return false;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (v > (max - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  *out = v;
+  return true;
+}
+
 }  // namespace p2proxy::base

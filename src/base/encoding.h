@@ -25,6 +25,10 @@ std::string Base64Encode(absl::Span<const uint8_t> data);
 // the end, unused bits zero, no whitespace. Otherwise InvalidArgument.
 absl::StatusOr<std::vector<uint8_t>> Base64Decode(absl::string_view text);
 
+// ParseDecimal accepts one or more ASCII digits (leading zeros allowed) whose value is at most
+// |max|: no sign, no spaces, no overflow. False otherwise, leaving |out| unchanged.
+bool ParseDecimal(absl::string_view text, uint64_t max, uint64_t* out);
+
 }  // namespace p2proxy::base
 
 #endif  // P2PROXY_BASE_ENCODING_H_

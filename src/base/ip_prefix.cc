@@ -34,6 +34,10 @@ IpAddress IpAddress::FromBytes(absl::Span<const uint8_t> b) {
 }
 
 absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
+  // inet_pton stops at a NUL: "10.0.0.0\0junk" must not pass as 10.0.0.0.
+  if (text.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("address contains a NUL byte");
+  }
   std::string s(text);
   IpAddress ip;
   if (inet_pton(AF_INET, s.c_str(), ip.bytes.data()) == 1) {

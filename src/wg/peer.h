@@ -45,6 +45,7 @@ class Peer {
   bool has_current_keypair() const { return current_ != nullptr; }
   int handshake_attempts() const { return handshake_attempts_; }
   size_t staged_packets() const { return staged_.size(); }
+  const crypto::Key& preshared_key() const { return keys.preshared_key; }
 
  private:
   friend class Device;

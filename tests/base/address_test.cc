@@ -52,3 +52,10 @@ TEST_CASE("IpPrefix parses, canonicalizes and matches") {
   REQUIRE_FALSE(IpPrefix::Parse("10.0.0.0/-1").ok());
   REQUIRE(IpAddress::V4(100, 96, 0, 1).v4() == 0x64600001u);
 }
+
+TEST_CASE("an embedded NUL never passes as a shorter address") {
+  using namespace std::string_literals;
+  REQUIRE_FALSE(SocketAddress::Parse(absl::string_view("1.2.3.4\0junk:5"s)).ok());
+  REQUIRE_FALSE(IpPrefix::Parse(absl::string_view("10.0.0.0\0junk/8"s)).ok());
+  REQUIRE_FALSE(IpAddress::Parse(absl::string_view("::1\0"s)).ok());
+}

@@ -52,3 +52,20 @@ TEST_CASE("hex round trip and errors") {
   REQUIRE(HexDecode("abc").status().message() == "hex: odd number of digits (3)");
   REQUIRE(HexDecode("0g").status().message() == "hex: not a hex digit at offset 1");
 }
+
+TEST_CASE("ParseDecimal: digits only, bounded, no overflow") {
+  uint64_t v = 7;
+  REQUIRE(ParseDecimal("0", 10, &v));
+  REQUIRE(v == 0);
+  REQUIRE(ParseDecimal("00065535", 65535, &v));
+  REQUIRE(v == 65535);
+  v = 7;
+  REQUIRE_FALSE(ParseDecimal("65536", 65535, &v));
+  REQUIRE_FALSE(ParseDecimal("", 10, &v));
+  REQUIRE_FALSE(ParseDecimal("+1", 10, &v));
+  REQUIRE_FALSE(ParseDecimal("1 ", 10, &v));
+  REQUIRE_FALSE(ParseDecimal("18446744073709551616", UINT64_MAX, &v));
+  REQUIRE(v == 7);
+  REQUIRE(ParseDecimal("18446744073709551615", UINT64_MAX, &v));
+  REQUIRE(v == UINT64_MAX);
+}

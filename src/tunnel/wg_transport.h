@@ -1,0 +1,68 @@
+// wg_transport.h: a WireGuard device wired to the host: its UDP socket, and one loop timer armed
+// for the device's next deadline. Decrypted packets go to a callback (a TUN in the client,
+// lwIP at the site); packets to encrypt come in through SendPackets.
+#ifndef P2PROXY_TUNNEL_WG_TRANSPORT_H_
+#define P2PROXY_TUNNEL_WG_TRANSPORT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "net/loop.h"
+#include "net/timer.h"
+#include "net/udp.h"
+#include "wg/device.h"
+
+namespace p2proxy::tunnel {
+
+class WgTransport final : public wg::DeviceOutput {
+ public:
+  using DeliverFn = absl::AnyInvocable<void(wg::Peer& from, base::ByteSpan ip_packet)>;
+
+  struct Options {
+    uint16_t listen_port = 0;      // 0: any port (a node that only dials out)
+    std::string bind_ip = "0.0.0.0";
+    size_t mtu = wg::kDefaultMtu;
+  };
+
+  // Create binds the UDP socket and sets up the device (without keys or peers).
+  static absl::StatusOr<std::unique_ptr<WgTransport>> Create(net::Loop& loop, base::Clock& clock,
+                                                             const Options& options, DeliverFn deliver);
+  ~WgTransport() override;
+
+  wg::Device& device() { return device_; }
+  const wg::Device& device() const { return device_; }
+  uint16_t listen_port() const { return port_; }
+  // Rebind moves the socket to another port (UAPI listen_port=), keeping sessions.
+  absl::Status Rebind(uint16_t port);
+  // SendPackets encrypts and sends IP packets, routed by the allowed IPs.
+  void SendPackets(absl::Span<const base::ByteSpan> packets) { device_.SendPackets(packets); }
+  // Kick re-arms the timer after the device was changed from outside (config, UAPI).
+  void Kick() { ArmTimer(); }
+
+  // DeviceOutput:
+  void SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) override;
+  void DeliverPacket(wg::Peer& from, base::ByteSpan ip_packet) override;
+  void Flush() override { ArmTimer(); }
+
+ private:
+  WgTransport(net::Loop& loop, base::Clock& clock, const Options& options, DeliverFn deliver);
+  absl::Status Bind(uint16_t port);
+  void ArmTimer();
+
+  net::Loop& loop_;
+  base::Clock& clock_;
+  Options options_;
+  DeliverFn deliver_;
+  wg::Device device_;
+  std::unique_ptr<net::UdpSocket> socket_;
+  net::Timer timer_;
+  absl::Duration armed_for_ = absl::InfiniteDuration();
+  uint16_t port_ = 0;
+};
+
+}  // namespace p2proxy::tunnel
+
+#endif  // P2PROXY_TUNNEL_WG_TRANSPORT_H_
