@@ -1,8 +1,6 @@
 // uapi.cc: WireGuard userspace API framing, set parsing and get formatting.
 #include "wg/uapi.h"
 
-#include "base/encoding.h"
-
 #include <openssl/mem.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/encoding.h"
 
 namespace p2proxy::wg {
 namespace {
