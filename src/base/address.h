@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace p2proxy::base {
 
@@ -37,6 +38,12 @@ class SocketAddress {
 
  private:
   sockaddr_storage storage_{};
+};
+
+// Datagram is one UDP payload (a view, not owned) and the address it came from or goes to.
+struct Datagram {
+  absl::Span<const uint8_t> data;
+  SocketAddress addr;
 };
 
 }  // namespace p2proxy::base

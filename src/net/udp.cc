@@ -1,6 +1,11 @@
 // udp.cc: UdpSocket.
 #include "net/udp.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 
@@ -12,6 +17,7 @@ UdpSocket::UdpSocket(ReceiveCallback cb, Options options)
   // libuv's recvmmsg path splits the buffer into 64 KiB slots, one datagram each.
   if (options_.batch > 1) options_.max_datagram = 64 * 1024;
   rx_buffer_.resize(options_.max_datagram * options_.batch);
+  rx_batch_.reserve(options_.batch);
 }
 
 UdpSocket::~UdpSocket() = default;
@@ -57,22 +63,31 @@ void UdpSocket::OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void UdpSocket::OnRecv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                        unsigned flags) {
   auto* self = static_cast<UdpSocket*>(h->data);
-  // The buffer belongs to the socket; UV_UDP_MMSG_FREE needs nothing from us.
-  if (!self || (flags & UV_UDP_MMSG_FREE)) return;
+  if (!self) return;
+  // With recvmmsg libuv reports each datagram as a chunk, then once more with
+  // UV_UDP_MMSG_FREE: that last call closes the batch.
+  if (flags & UV_UDP_MMSG_FREE) return self->DeliverBatch();
   if (nread < 0) {
     ++self->counters_.rx_errors;
     return;
   }
-  if (addr == nullptr) return;  // nothing more to read this time
+  if (addr == nullptr) return self->DeliverBatch();  // nothing more to read this time
   if (flags & UV_UDP_PARTIAL) {
     ++self->counters_.rx_truncated;
-    return;
+  } else {
+    ++self->counters_.rx_packets;
+    self->counters_.rx_bytes += static_cast<uint64_t>(nread);
+    self->rx_batch_.push_back(base::Datagram{
+        base::ByteSpan(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)),
+        SocketAddress::FromSockaddr(addr)});
   }
-  ++self->counters_.rx_packets;
-  self->counters_.rx_bytes += static_cast<uint64_t>(nread);
-  SocketAddress from = SocketAddress::FromSockaddr(addr);
-  self->cb_(base::ByteSpan(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)),
-            from);
+  if (!(flags & UV_UDP_MMSG_CHUNK)) self->DeliverBatch();
+}
+
+void UdpSocket::DeliverBatch() {
+  if (rx_batch_.empty()) return;
+  cb_(absl::MakeConstSpan(rx_batch_));
+  rx_batch_.clear();
 }
 
 bool UdpSocket::Send(const SocketAddress& to, base::ByteSpan data) {
@@ -86,6 +101,43 @@ bool UdpSocket::Send(const SocketAddress& to, base::ByteSpan data) {
   ++counters_.tx_packets;
   counters_.tx_bytes += data.size();
   return true;
+}
+
+size_t UdpSocket::SendBatch(absl::Span<const base::Datagram> batch) {
+  constexpr size_t kMax = 64;
+  uv_os_fd_t fd;
+  if (uv_fileno(udp_.handle(), &fd) != 0) {
+    counters_.tx_dropped += batch.size();
+    return 0;
+  }
+  size_t sent_total = 0;
+  mmsghdr msgs[kMax];
+  iovec iov[kMax];
+  while (!batch.empty()) {
+    const size_t n = std::min(batch.size(), kMax);
+    for (size_t i = 0; i < n; ++i) {
+      iov[i].iov_base = const_cast<uint8_t*>(batch[i].data.data());
+      iov[i].iov_len = batch[i].data.size();
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(batch[i].addr.sa());
+      msgs[i].msg_hdr.msg_namelen = batch[i].addr.sa_len();
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int rc;
+    do {
+      rc = sendmmsg(fd, msgs, static_cast<unsigned>(n), MSG_DONTWAIT);
+    } while (rc < 0 && errno == EINTR);
+    // A datagram the kernel refused (full buffer, unreachable) is dropped: skip it and go on.
+    const size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
+    for (size_t i = 0; i < sent; ++i) counters_.tx_bytes += batch[i].data.size();
+    counters_.tx_packets += sent;
+    sent_total += sent;
+    const size_t consumed = sent < n ? sent + 1 : n;
+    if (sent < n) ++counters_.tx_dropped;
+    batch.remove_prefix(consumed);
+  }
+  return sent_total;
 }
 
 SocketAddress UdpSocket::local_address() const {

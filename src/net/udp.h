@@ -30,9 +30,10 @@ struct UdpCounters {
 
 class UdpSocket {
  public:
-  // ReceiveCallback gets each datagram; |data| is valid only during the call. The callback may
-  // not destroy the socket (hand it to Loop::DeferDelete instead).
-  using ReceiveCallback = absl::AnyInvocable<void(base::ByteSpan data, const SocketAddress& from)>;
+  // ReceiveCallback gets each batch of datagrams that one recvmmsg returned (a batch of one
+  // without batching); the views are valid only during the call. The callback may not destroy
+  // the socket (hand it to Loop::DeferDelete instead).
+  using ReceiveCallback = absl::AnyInvocable<void(absl::Span<const base::Datagram> batch)>;
 
   struct Options {
     size_t max_datagram = 65536;  // receive slot size (always 64 KiB when batch > 1)
@@ -53,6 +54,9 @@ class UdpSocket {
   // Send sends one datagram now. UDP is lossy: if the kernel cannot take it, it is dropped and
   // counted, and Send returns false.
   bool Send(const SocketAddress& to, base::ByteSpan data);
+  // SendBatch sends datagrams (each to its addr) with as few sendmmsg calls as it takes.
+  // Returns how many the kernel took; the rest are dropped and counted.
+  size_t SendBatch(absl::Span<const base::Datagram> batch);
 
   SocketAddress local_address() const;
   const UdpCounters& counters() const { return counters_; }
@@ -66,7 +70,10 @@ class UdpSocket {
   UvHandle<uv_udp_t> udp_;
   ReceiveCallback cb_;
   Options options_;
+  void DeliverBatch();
+
   std::vector<uint8_t> rx_buffer_;
+  std::vector<base::Datagram> rx_batch_;  // chunks of the current recvmmsg, delivered at its end
   UdpCounters counters_;
 };
 

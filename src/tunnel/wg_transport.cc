@@ -1,6 +1,8 @@
 // wg_transport.cc: WgTransport.
 #include "tunnel/wg_transport.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 
@@ -8,7 +10,8 @@ namespace p2proxy::tunnel {
 
 WgTransport::WgTransport(net::Loop& loop, base::Clock& clock, const Options& options, DeliverFn deliver)
     : loop_(loop), clock_(clock), options_(options), deliver_(std::move(deliver)),
-      device_(clock, *this, options.mtu), timer_(loop) {}
+      device_(clock, *this, options.mtu), timer_(loop), tx_arena_(kBatchSlots * kSlotSize),
+      tx_batch_(kBatchSlots) {}
 
 WgTransport::~WgTransport() = default;
 
@@ -24,9 +27,8 @@ absl::StatusOr<std::unique_ptr<WgTransport>> WgTransport::Create(net::Loop& loop
 absl::Status WgTransport::Bind(uint16_t port) {
   auto addr = base::SocketAddress::FromIp(options_.bind_ip, port);
   if (!addr.ok()) return addr.status();
-  auto sock = net::UdpSocket::Bind(loop_, *addr, [this](base::ByteSpan data, const base::SocketAddress& from) {
-    wg::Datagram d{data, from};
-    device_.ReceiveDatagrams(absl::MakeConstSpan(&d, 1));
+  auto sock = net::UdpSocket::Bind(loop_, *addr, [this](absl::Span<const base::Datagram> batch) {
+    device_.ReceiveDatagrams(batch);
   });
   if (!sock.ok()) {
     return absl::UnavailableError(absl::StrCat("wireguard: cannot bind UDP port ", port, ": ",
@@ -48,7 +50,29 @@ absl::Status WgTransport::Rebind(uint16_t port) {
 }
 
 void WgTransport::SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) {
-  if (socket_) socket_->Send(to, datagram);
+  if (!socket_) return;
+  // Small datagrams (all of them, at the tunnel MTU) wait in the batch for one sendmmsg; one
+  // that does not fit a slot goes out alone.
+  if (datagram.size() > kSlotSize) {
+    socket_->Send(to, datagram);
+    return;
+  }
+  if (tx_count_ == kBatchSlots) SendPending();
+  uint8_t* slot = tx_arena_.data() + tx_count_ * kSlotSize;
+  std::memcpy(slot, datagram.data(), datagram.size());
+  tx_batch_[tx_count_] = base::Datagram{base::ByteSpan(slot, datagram.size()), to};
+  ++tx_count_;
+}
+
+void WgTransport::SendPending() {
+  if (tx_count_ == 0) return;
+  if (socket_) socket_->SendBatch(absl::MakeConstSpan(tx_batch_.data(), tx_count_));
+  tx_count_ = 0;
+}
+
+void WgTransport::Flush() {
+  SendPending();
+  ArmTimer();
 }
 
 void WgTransport::DeliverPacket(wg::Peer& from, base::ByteSpan ip_packet) { deliver_(from, ip_packet); }

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -40,17 +41,23 @@ class WgTransport final : public wg::DeviceOutput {
   // SendPackets encrypts and sends IP packets, routed by the allowed IPs.
   void SendPackets(absl::Span<const base::ByteSpan> packets) { device_.SendPackets(packets); }
   // Kick re-arms the timer after the device was changed from outside (config, UAPI).
-  void Kick() { ArmTimer(); }
+  void Kick() { Flush(); }
 
   // DeviceOutput:
   void SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) override;
   void DeliverPacket(wg::Peer& from, base::ByteSpan ip_packet) override;
-  void Flush() override { ArmTimer(); }
+  // Flush sends the batch of datagrams the device produced and re-arms the timer.
+  void Flush() override;
 
  private:
   WgTransport(net::Loop& loop, base::Clock& clock, const Options& options, DeliverFn deliver);
   absl::Status Bind(uint16_t port);
   void ArmTimer();
+  void SendPending();
+
+  // Outgoing datagrams wait here until the device flushes its batch.
+  static constexpr size_t kBatchSlots = 64;
+  static constexpr size_t kSlotSize = 2048;
 
   net::Loop& loop_;
   base::Clock& clock_;
@@ -61,6 +68,9 @@ class WgTransport final : public wg::DeviceOutput {
   net::Timer timer_;
   absl::Duration armed_for_ = absl::InfiniteDuration();
   uint16_t port_ = 0;
+  std::vector<uint8_t> tx_arena_;
+  std::vector<base::Datagram> tx_batch_;
+  size_t tx_count_ = 0;
 };
 
 }  // namespace p2proxy::tunnel

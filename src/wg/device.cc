@@ -132,7 +132,7 @@ void Device::SetPersistentKeepalive(Peer* peer, uint16_t seconds) {
     peer->persistent_keepalive_at_ = Peer::kOff;
     return;
   }
-  if (peer->endpoint() && local_.has_private_key) SendKeepalive(peer);
+  if (peer->endpoint() && local_.has_private_key) SendKeepalive(peer);  // flushes
 }
 
 std::vector<Peer*> Device::peers() const {
@@ -250,12 +250,12 @@ bool Device::CheckHandshakeMacs(const Datagram& d, size_t mac1_offset, uint32_t 
     load_window_count_ = 0;
   }
   if (++load_window_count_ > kUnderLoadHandshakesPerSecond) under_load_until_ = now + kUnderLoadAfterTime;
-  if (UnderLoad() && !cookie_checker_.CheckMac2(d.data, mac1_offset, d.from, now)) {
+  if (UnderLoad() && !cookie_checker_.CheckMac2(d.data, mac1_offset, d.addr, now)) {
     CookieReply reply;
-    cookie_checker_.CreateReply(d.data, mac1_offset, sender, d.from, now, &reply);
+    cookie_checker_.CreateReply(d.data, mac1_offset, sender, d.addr, now, &reply);
     uint8_t buf[kCookieReplySize];
     SerializeCookieReply(reply, buf);
-    output_.SendDatagram(d.from, buf);
+    output_.SendDatagram(d.addr, buf);
     ++counters_.cookie_replies_sent;
     Count(Drop::kBadMac2);
     return false;
@@ -291,7 +291,7 @@ void Device::HandleInitiation(const Datagram& d) {
   hs.remote_index = msg.sender;
   hs.state = HandshakeState::kConsumedInitiation;
 
-  UpdateEndpoint(peer, d.from);
+  UpdateEndpoint(peer, d.addr);
   peer->stats_.rx_bytes += d.data.size();
   OnAnyAuthenticatedPacketReceived(peer);
   OnAnyAuthenticatedPacketTraversal(peer);
@@ -328,7 +328,7 @@ void Device::HandleResponse(const Datagram& d) {
   const uint32_t local = peer->handshake.local_index, remote = peer->handshake.remote_index;
   DeriveTransportKeys(&peer->handshake, /*initiator=*/true, &send, &recv);
   InstallKeypair(peer, std::make_unique<Keypair>(send, recv, true, local, remote, now));
-  UpdateEndpoint(peer, d.from);
+  UpdateEndpoint(peer, d.addr);
   peer->stats_.rx_bytes += d.data.size();
   OnAnyAuthenticatedPacketReceived(peer);
   OnAnyAuthenticatedPacketTraversal(peer);
@@ -336,7 +336,7 @@ void Device::HandleResponse(const Datagram& d) {
   OnSessionDerived(peer);
   // Confirm the session to the responder: staged data, or a keepalive if there is none.
   if (peer->staged_.empty()) {
-    SendKeepalive(peer);
+    QueueKeepalive(peer);
   } else {
     SendStaged(peer);
   }
@@ -371,7 +371,7 @@ void Device::HandleTransport(const Datagram& d) {
     OnHandshakeComplete(peer);
     SendStaged(peer);
   }
-  UpdateEndpoint(peer, d.from);
+  UpdateEndpoint(peer, d.addr);
   peer->stats_.rx_bytes += d.data.size();
   OnAnyAuthenticatedPacketReceived(peer);
   OnAnyAuthenticatedPacketTraversal(peer);
@@ -430,17 +430,32 @@ void Device::SendPackets(absl::Span<const base::ByteSpan> packets) {
       Count(Drop::kNoRoute);
       continue;
     }
-    SendPacketsTo(peer, absl::MakeConstSpan(&pkt, 1));
+    QueuePackets(peer, absl::MakeConstSpan(&pkt, 1));
   }
   output_.Flush();
 }
 
 void Device::SendKeepalive(Peer* peer) {
-  base::ByteSpan empty;
-  SendPacketsTo(peer, absl::MakeConstSpan(&empty, 1));
+  QueueKeepalive(peer);
+  output_.Flush();
 }
 
 void Device::SendPacketsTo(Peer* peer, absl::Span<const base::ByteSpan> packets) {
+  QueuePackets(peer, packets);
+  output_.Flush();
+}
+
+void Device::InitiateHandshake(Peer* peer) {
+  SendInitiation(peer, /*is_retry=*/false);
+  output_.Flush();
+}
+
+void Device::QueueKeepalive(Peer* peer) {
+  base::ByteSpan empty;
+  QueuePackets(peer, absl::MakeConstSpan(&empty, 1));
+}
+
+void Device::QueuePackets(Peer* peer, absl::Span<const base::ByteSpan> packets) {
   if (!local_.has_private_key) {
     counters_.drops[static_cast<size_t>(Drop::kNoPrivateKey)] += packets.size();
     return;
@@ -617,7 +632,7 @@ void Device::RunTimers() {
     }
     if (p->send_keepalive_at_ <= now) {
       p->send_keepalive_at_ = Peer::kOff;
-      SendKeepalive(p);
+      QueueKeepalive(p);
       if (p->need_another_keepalive_) {
         p->need_another_keepalive_ = false;
         p->send_keepalive_at_ = now + kKeepaliveTimeout;
@@ -637,7 +652,7 @@ void Device::RunTimers() {
     }
     if (p->persistent_keepalive_at_ <= now) {
       p->persistent_keepalive_at_ = Peer::kOff;
-      if (p->persistent_keepalive_ > 0) SendKeepalive(p);
+      if (p->persistent_keepalive_ > 0) QueueKeepalive(p);
     }
   }
   output_.Flush();

@@ -64,11 +64,8 @@ struct DeviceCounters {
   uint64_t drop(Drop d) const { return drops[static_cast<size_t>(d)]; }
 };
 
-// Datagram is one received UDP payload and where it came from.
-struct Datagram {
-  base::ByteSpan data;
-  base::SocketAddress from;
-};
+// Datagram is one received UDP payload and where it came from (addr).
+using Datagram = base::Datagram;
 
 // DeviceOutput receives what the device produces. Spans are valid only during the call.
 class DeviceOutput {
@@ -116,7 +113,8 @@ class Device {
   // SendKeepalive sends an empty transport message (starting a handshake if needed).
   void SendKeepalive(Peer* peer);
   // InitiateHandshake starts a handshake now unless one went out less than REKEY_TIMEOUT ago.
-  void InitiateHandshake(Peer* peer) { SendInitiation(peer, /*is_retry=*/false); }
+  void InitiateHandshake(Peer* peer);
+  // Every public call that can produce output ends with DeviceOutput::Flush().
 
   // NextDeadline is the monotonic time of the earliest armed timer (InfiniteDuration if none).
   absl::Duration NextDeadline() const;
@@ -154,6 +152,9 @@ class Device {
   bool CheckHandshakeMacs(const Datagram& d, size_t mac1_offset, uint32_t sender);
 
   void SendInitiation(Peer* peer, bool is_retry);
+  // Queue* are the unflushed forms of the public send calls, for use inside a batch.
+  void QueuePackets(Peer* peer, absl::Span<const base::ByteSpan> packets);
+  void QueueKeepalive(Peer* peer);
   void SendHandshakeMessage(Peer* peer, base::MutableByteSpan msg, size_t mac1_offset);
   void InstallKeypair(Peer* peer, std::unique_ptr<Keypair> keypair);
   bool ReceivedWithKeypair(Peer* peer, Keypair* keypair);
