@@ -74,6 +74,10 @@ check_wg_show() {
   [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] || fail "wg show $ours: transfer rx=$rx tx=$tx"
   ip netns exec "$A" wg show "$ours" peers | grep -qx "$pub_b" || fail "wg show: peer missing"
   log "wg show $ours: handshake at $hs, rx=$rx tx=$tx"
+  if [ -n "${P2P_DEMO_VERBOSE:-}" ]; then
+    echo "\$ ip netns exec A wg show $ours"
+    ip netns exec "$A" wg show "$ours"
+  fi
 }
 
 iperf_both_ways() {
