@@ -111,6 +111,9 @@ unsigned int p2p_lwip_rand(void);
 #endif
 #define LWIP_RAND() ((u32_t)p2p_lwip_rand())
 
-#define LWIP_DEBUG 0
+/* ---- hooks (p2p_lwip_hooks.h) ---- */
+#define LWIP_HOOK_FILENAME "p2p_lwip_hooks.h"
+
+/* LWIP_DEBUG stays undefined: lwIP tests #ifdef, so even "0" would turn its debug code on. */
 
 #endif /* P2PROXY_LWIPOPTS_H_ */

@@ -14,6 +14,13 @@ typedef uint32_t (*p2p_lwip_now_fn)(void* ctx);
  * lwIP is single-threaded here: call it on the thread that drives lwIP. */
 void p2p_lwip_set_clock(p2p_lwip_now_fn fn, void* ctx);
 
+struct pbuf;
+struct netif;
+typedef int (*p2p_lwip_ip4_input_fn)(void* ctx, struct pbuf* p, struct netif* inp);
+
+/* p2p_lwip_set_ip4_input_hook installs the handler behind LWIP_HOOK_IP4_INPUT (NULL: none). */
+void p2p_lwip_set_ip4_input_hook(p2p_lwip_ip4_input_fn fn, void* ctx);
+
 #ifdef __cplusplus
 }
 #endif

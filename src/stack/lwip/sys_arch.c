@@ -2,6 +2,7 @@
  * randomness and an assert handler. The clock can be replaced so tests drive lwIP's timers. */
 #include "lwip/sys.h"
 #include "p2p_lwip_port.h"
+#include "p2p_lwip_hooks.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -24,6 +25,18 @@ void p2p_lwip_set_clock(p2p_lwip_now_fn fn, void* ctx) {
 }
 
 u32_t sys_now(void) { return now_fn(now_ctx); }
+
+static p2p_lwip_ip4_input_fn ip4_input_fn = NULL;
+static void* ip4_input_ctx = NULL;
+
+void p2p_lwip_set_ip4_input_hook(p2p_lwip_ip4_input_fn fn, void* ctx) {
+  ip4_input_fn = fn;
+  ip4_input_ctx = ctx;
+}
+
+int p2p_lwip_ip4_input_hook(struct pbuf* p, struct netif* inp) {
+  return ip4_input_fn ? ip4_input_fn(ip4_input_ctx, p, inp) : 0;
+}
 
 unsigned int p2p_lwip_rand(void) {
   unsigned int v;

@@ -1,0 +1,107 @@
+// p2proxy-site: flags, config loading, signals, and a call into the site role.
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "net/loop.h"
+#include "net/signal.h"
+#include "site/site.h"
+#include "site/site_config.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Static configuration (JSON; schema: src/site/site_config.proto): the site's WireGuard "
+          "key, node address and optional listen port, its peers, and its resources (address, "
+          "port, tcp|udp, target host:port). Required.");
+ABSL_FLAG(bool, uapi, false,
+          "Serve the WireGuard UAPI on a local unix socket (UAPI_DIR/NAME.sock) so `wg show NAME` "
+          "works. No network port is opened either way.");
+ABSL_FLAG(std::string, uapi_name, "p2p-site", "NAME for --uapi.");
+ABSL_FLAG(std::string, uapi_dir, "/var/run/wireguard", "UAPI_DIR for --uapi.");
+ABSL_FLAG(std::string, log_level, "info", "Least severe log level shown: debug, info, warn, error.");
+
+namespace {
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "p2proxy-site: %s\n", msg.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace p2proxy;
+  absl::SetProgramUsageMessage(
+      "the p2proxy site connector.\n\n"
+      "  p2proxy-site --config=/etc/p2proxy/site.json\n\n"
+      "Accepts connections for its resources' overlay addresses inside a userspace TCP/IP "
+      "stack, reached only through WireGuard, and forwards them to targets on the local network. "
+      "It opens no listening port on the host. SIGTERM or SIGINT stops it.");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "daemons/"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> cargs;
+  for (auto& a : args) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    cargs.push_back(a.data());
+  }
+  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
+  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument '", rest[1], "' (see --help)"));
+
+  base::LogLevel level;
+  if (!base::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return Fail(absl::StrCat("--log_level: '", absl::GetFlag(FLAGS_log_level),
+                             "' is not one of debug, info, warn, error"));
+  }
+  base::SetLogLevel(level);
+
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) return Fail("--config=FILE is required (see --help)");
+  std::ifstream in(path);
+  if (!in) return Fail(absl::StrCat("--config: cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = site::ParseSiteConfigJson(text.str());
+  if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
+
+  site::Site::Options options;
+  options.uapi = absl::GetFlag(FLAGS_uapi);
+  options.uapi_name = absl::GetFlag(FLAGS_uapi_name);
+  options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+
+  signal(SIGPIPE, SIG_IGN);
+  net::Loop loop;
+  auto s = site::Site::Create(loop, base::RealClock::Get(), *config, options);
+  if (!s.ok()) return Fail(std::string(s.status().message()));
+
+  bool stopping = false;
+  auto stop = [&](const char* why) {
+    if (stopping) return;
+    stopping = true;
+    P2P_LOG(kInfo, "site.stopping").Kv("signal", why);
+    s->reset();
+    loop.Stop();
+  };
+  net::SignalWatcher term(loop), intr(loop);
+  (void)term.Watch(SIGTERM, [&] { stop("SIGTERM"); });
+  (void)intr.Watch(SIGINT, [&] { stop("SIGINT"); });
+  loop.Run();
+  P2P_LOG(kInfo, "site.stopped");
+  return 0;
+}
