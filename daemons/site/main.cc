@@ -98,7 +98,28 @@ int main(int argc, char** argv) {
     s->reset();
     loop.Stop();
   };
-  net::SignalWatcher term(loop), intr(loop);
+  net::SignalWatcher term(loop), intr(loop), usr1(loop);
+  // SIGUSR1 logs the counters (until the metrics listener exists).
+  (void)usr1.Watch(SIGUSR1, [&] {
+    if (!*s) return;
+    const auto& c = (*s)->counters();
+    const auto& st = (*s)->netstack().counters();
+    const auto& wc = (*s)->transport().device().counters();
+    P2P_LOG(kInfo, "site.stats")
+        .Kv("tcp_accepted", c.tcp_accepted)
+        .Kv("tcp_completed", c.tcp_completed)
+        .Kv("tcp_failed", c.tcp_failed)
+        .Kv("tcp_target_failed", c.tcp_target_failed)
+        .Kv("active", (*s)->active_connections())
+        .Kv("bytes_to_targets", c.bytes_to_targets)
+        .Kv("bytes_from_targets", c.bytes_from_targets)
+        .Kv("tcp_rst_sent", st.tcp_rst_sent)
+        .Kv("dropped_not_served", st.dropped_not_served)
+        .Kv("dropped_no_buffer", st.dropped_no_buffer)
+        .Kv("wg_handshakes", wc.handshakes_completed)
+        .Kv("wg_rx_packets", wc.data_packets_received)
+        .Kv("wg_tx_packets", wc.data_packets_sent);
+  });
   (void)term.Watch(SIGTERM, [&] { stop("SIGTERM"); });
   (void)intr.Watch(SIGINT, [&] { stop("SIGINT"); });
   loop.Run();

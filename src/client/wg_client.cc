@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base
   tunnel::WgTransport::Options topts;
   topts.listen_port = config.listen_port.value_or(0);
   topts.mtu = config.mtu.value_or(wg::kDefaultMtu);
-  auto transport = tunnel::WgTransport::Create(loop, clock, topts, [self](wg::Peer&, base::ByteSpan pkt) {
+  auto transport = tunnel::WgTransport::Create(loop, clock, std::move(topts), [self](wg::Peer&, base::ByteSpan pkt) {
     if (self->tun_) self->tun_->Write(pkt);
   });
   if (!transport.ok()) return transport.status();
@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base
     if (st.ok()) return st;
     return absl::Status(st.code(), absl::StrCat("interface ", c->tun_->name(), ": ", what, ": ", st.message()));
   };
-  P2P_RETURN_IF_ERROR(step(c->tun_->SetMtu(static_cast<int>(topts.mtu)), "MTU"));
+  P2P_RETURN_IF_ERROR(step(c->tun_->SetMtu(static_cast<int>(config.mtu.value_or(wg::kDefaultMtu))), "MTU"));
   for (const auto& addr : config.addresses) {
     P2P_RETURN_IF_ERROR(step(c->tun_->AddAddress(addr.address, addr.length), absl::StrCat("Address ", addr.ToString())));
   }

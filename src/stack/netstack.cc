@@ -58,8 +58,8 @@ struct NetStackLwip {
     }
     uint8_t* slot = self->out_arena_.data() + self->out_batch_.size() * NetStack::kSlotSize;
     pbuf_copy_partial(p, slot, static_cast<u16_t>(len), 0);
+    // Sent when the current activity ends (NetStack::AfterActivity), as one batch.
     self->out_batch_.emplace_back(slot, len);
-    if (!self->in_batch_) self->FlushOutput();
     return ERR_OK;
   }
 
@@ -137,7 +137,6 @@ bool NetStack::Serves(uint32_t addr) const {
 }
 
 void NetStack::Input(absl::Span<const base::ByteSpan> packets) {
-  in_batch_ = true;
   for (base::ByteSpan pkt : packets) {
     if (pkt.size() < 20 || pkt.size() > 65535 || (pkt[0] >> 4) != 4) {
       ++counters_.dropped_malformed;
@@ -154,7 +153,6 @@ void NetStack::Input(absl::Span<const base::ByteSpan> packets) {
     // Undo the input hook's address switch (see NetStackLwip::InputHook).
     ip4_addr_set_u32(ip_2_ip4(&netif_->ip_addr), lwip_htonl(node_address_.v4()));
   }
-  in_batch_ = false;
   AfterActivity();
 }
 
@@ -176,9 +174,7 @@ void NetStack::ArmTimer() {
     return;
   }
   timer_.Start(absl::Milliseconds(sleep), [this] {
-    in_batch_ = true;
     sys_check_timeouts();
-    in_batch_ = false;
     AfterActivity();
   });
 }
@@ -198,5 +194,11 @@ absl::StatusOr<std::unique_ptr<UdpEndpoint>> NetStack::BindUdp(const base::IpAdd
 }
 
 void NetStack::CountAccepted() { ++counters_.tcp_accepted; }
+
+void NetStack::AsAddress(const base::IpAddress& addr, absl::FunctionRef<void()> fn) {
+  ip4_addr_set_u32(ip_2_ip4(&netif_->ip_addr), lwip_htonl(addr.v4()));
+  fn();
+  ip4_addr_set_u32(ip_2_ip4(&netif_->ip_addr), lwip_htonl(node_address_.v4()));
+}
 
 }  // namespace p2proxy::stack

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "base/bytes.h"
 #include "base/ip_prefix.h"
@@ -82,6 +83,9 @@ class NetStack {
   // writing, the stack after input and timers.
   void AfterActivity();
   void CountAccepted();
+  // AsAddress runs |fn| with the netif answering to |addr| (a served address): lwIP's UDP
+  // refuses to send from an address the netif does not hold at that moment.
+  void AsAddress(const base::IpAddress& addr, absl::FunctionRef<void()> fn);
 
  private:
   NetStack(net::Loop& loop, const base::IpAddress& node_address, size_t mtu, OutputFn output);
@@ -103,7 +107,6 @@ class NetStack {
   static constexpr size_t kSlotSize = 1536;
   std::vector<uint8_t> out_arena_;
   std::vector<base::ByteSpan> out_batch_;
-  bool in_batch_ = false;
 };
 
 }  // namespace p2proxy::stack

@@ -57,6 +57,15 @@ struct LwipTcpCallbacks {
     return ERR_OK;
   }
 
+  // Poll runs every second for each connection: a write that lwIP refused for lack of segments
+  // (ERR_MEM) is retried here, since no "sent" callback comes for a connection with nothing in
+  // flight.
+  static err_t Poll(void* arg, struct tcp_pcb*) {
+    auto* s = static_cast<LwipTcpStream*>(arg);
+    if (s && !s->tx_.empty()) s->PushToLwip();
+    return ERR_OK;
+  }
+
   static void Err(void* arg, err_t err) {
     auto* s = static_cast<LwipTcpStream*>(arg);
     if (!s) return;
@@ -100,6 +109,7 @@ LwipTcpStream::LwipTcpStream(NetStack& stack, struct tcp_pcb* pcb) : stack_(stac
   tcp_recv(pcb_, &LwipTcpCallbacks::Recv);
   tcp_sent(pcb_, &LwipTcpCallbacks::Sent);
   tcp_err(pcb_, &LwipTcpCallbacks::Err);
+  tcp_poll(pcb_, &LwipTcpCallbacks::Poll, 2);  // in units of lwIP's 500 ms coarse timer
   tcp_nagle_disable(pcb_);
 }
 
@@ -114,6 +124,7 @@ void LwipTcpStream::Detach() {
   tcp_recv(pcb_, nullptr);
   tcp_sent(pcb_, nullptr);
   tcp_err(pcb_, nullptr);
+  tcp_poll(pcb_, nullptr, 0);
 }
 
 void LwipTcpStream::SetHandler(net::StreamHandler* handler) {

@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<UdpEndpoint>> UdpEndpoint::Create(NetStack& stack
     return absl::AlreadyExistsError(absl::StrCat("stack: UDP ", addr.ToString(), ":", port, " is already in use"));
   }
   udp_recv(e->pcb_, &LwipUdpCallbacks::Recv, e.get());
+  e->address_ = addr;
   return e;
 }
 
@@ -60,7 +61,8 @@ bool UdpEndpoint::SendTo(base::ByteSpan data, const base::IpAddress& to, uint16_
   pbuf_take(p, data.data(), static_cast<u16_t>(data.size()));
   ip_addr_t dst;
   IP_ADDR4(&dst, to.bytes[0], to.bytes[1], to.bytes[2], to.bytes[3]);
-  const err_t err = udp_sendto(pcb_, p, &dst, to_port);
+  err_t err = ERR_OK;
+  stack_.AsAddress(address_, [&] { err = udp_sendto(pcb_, p, &dst, to_port); });
   pbuf_free(p);
   stack_.AfterActivity();
   return err == ERR_OK;

@@ -25,6 +25,7 @@ class UdpEndpoint {
   NetStack& stack_;
   NetStack::RecvFn recv_;
   struct udp_pcb* pcb_ = nullptr;
+  base::IpAddress address_;
 };
 
 }  // namespace p2proxy::stack

@@ -8,18 +8,19 @@
 
 namespace p2proxy::tunnel {
 
-WgTransport::WgTransport(net::Loop& loop, base::Clock& clock, const Options& options, DeliverFn deliver)
-    : loop_(loop), clock_(clock), options_(options), deliver_(std::move(deliver)),
-      device_(clock, *this, options.mtu), timer_(loop), tx_arena_(kBatchSlots * kSlotSize),
+WgTransport::WgTransport(net::Loop& loop, base::Clock& clock, Options options, DeliverFn deliver)
+    : loop_(loop), clock_(clock), options_(std::move(options)), deliver_(std::move(deliver)),
+      device_(clock, *this, options_.mtu), timer_(loop), tx_arena_(kBatchSlots * kSlotSize),
       tx_batch_(kBatchSlots) {}
 
 WgTransport::~WgTransport() = default;
 
 absl::StatusOr<std::unique_ptr<WgTransport>> WgTransport::Create(net::Loop& loop, base::Clock& clock,
-                                                                 const Options& options,
+                                                                 Options options,
                                                                  DeliverFn deliver) {
-  std::unique_ptr<WgTransport> t(new WgTransport(loop, clock, options, std::move(deliver)));
-  auto st = t->Bind(options.listen_port);
+  const uint16_t port = options.listen_port;
+  std::unique_ptr<WgTransport> t(new WgTransport(loop, clock, std::move(options), std::move(deliver)));
+  auto st = t->Bind(port);
   if (!st.ok()) return st;
   return t;
 }
@@ -71,6 +72,11 @@ void WgTransport::SendPending() {
 }
 
 void WgTransport::Flush() {
+  if (options_.after_batch && !in_after_batch_) {
+    in_after_batch_ = true;
+    options_.after_batch();
+    in_after_batch_ = false;
+  }
   SendPending();
   ArmTimer();
 }

@@ -24,13 +24,17 @@ class WgTransport final : public wg::DeviceOutput {
 
   struct Options {
     uint16_t listen_port = 0;      // 0: any port (a node that only dials out)
+    // after_batch runs when the device finishes a batch, before its datagrams go out: a
+    // consumer that collected delivered packets handles them here, so its replies join the
+    // same sendmmsg.
     std::string bind_ip = "0.0.0.0";
     size_t mtu = wg::kDefaultMtu;
+    absl::AnyInvocable<void()> after_batch;
   };
 
   // Create binds the UDP socket and sets up the device (without keys or peers).
   static absl::StatusOr<std::unique_ptr<WgTransport>> Create(net::Loop& loop, base::Clock& clock,
-                                                             const Options& options, DeliverFn deliver);
+                                                             Options options, DeliverFn deliver);
   ~WgTransport() override;
 
   wg::Device& device() { return device_; }
@@ -50,7 +54,7 @@ class WgTransport final : public wg::DeviceOutput {
   void Flush() override;
 
  private:
-  WgTransport(net::Loop& loop, base::Clock& clock, const Options& options, DeliverFn deliver);
+  WgTransport(net::Loop& loop, base::Clock& clock, Options options, DeliverFn deliver);
   absl::Status Bind(uint16_t port);
   void ArmTimer();
   void SendPending();
@@ -71,6 +75,7 @@ class WgTransport final : public wg::DeviceOutput {
   std::vector<uint8_t> tx_arena_;
   std::vector<base::Datagram> tx_batch_;
   size_t tx_count_ = 0;
+  bool in_after_batch_ = false;
 };
 
 }  // namespace p2proxy::tunnel

@@ -45,7 +45,7 @@
 #define MEMP_NUM_UDP_PCB 1024
 #define MEMP_NUM_TCP_PCB 4096
 #define MEMP_NUM_TCP_PCB_LISTEN 256
-#define MEMP_NUM_TCP_SEG 16384
+#define MEMP_NUM_TCP_SEG 32768  /* lwIP counts pool entries in 16 bits */
 #define MEMP_NUM_REASSDATA 32
 #define MEMP_NUM_SYS_TIMEOUT 8
 #define PBUF_POOL_SIZE 2048

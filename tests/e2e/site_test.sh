@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# site_test.sh SCENARIO: p2proxy-site in static mode, reached from a wireguard-go client, in three
+# network namespaces:
+#   C (client, wireguard-go, 100.96.0.5)  --198.18.1.0/24--  S (p2proxy-site, node 100.96.0.10)
+#   S  --198.19.0.0/24 (the site's LAN)--  L (targets at 198.19.0.2: nginx, sshd, dnsmasq, iperf3, echo)
+# Resources: web 100.96.128.20:80, ssh .21:22, dns .22:53/udp, iperf .23:5201, echo .24:7,
+# flood .25:9 (a target that never stops sending).
+#   basics      curl, ssh, dig, iperf3 both ways; two resources reach their own targets;
+#               a non-resource port is refused (RST) and counted; no listening socket (ss)
+#   dialout     the site has no listen port and dials out to the client; everything still works
+#   bulk        1 GiB through the site keeps its checksum (P2P_E2E_BULK_MB overrides the size)
+#   storm       1,000 concurrent connections with correct bytes; the site's RSS is reported
+#   slowreader  a client that stops reading does not make the site's memory grow
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+scenario=${1:?usage: site_test.sh SCENARIO}
+SITE=${P2P_SITE_BIN:?set P2P_SITE_BIN to the p2proxy-site binary}
+STORM=${P2P_STORM_BIN:?set P2P_STORM_BIN to the conn_storm binary}
+require_root_or_skip wireguard-go wg curl ssh sshd dig dnsmasq iperf3 nginx socat
+
+C="p2sC-$E2E_ID"; S="p2sS-$E2E_ID"; L="p2sL-$E2E_ID"
+netns_add "$C"; netns_add "$S"; netns_add "$L"
+veth_link "$C" 198.18.1.1/24 "$S" 198.18.1.2/24
+veth_link "$S" 198.19.0.1/24 "$L" 198.19.0.2/24
+ip -n "$L" route add default via 198.19.0.1
+
+wgif="wgc${E2E_ID}"; wgif=${wgif:0:15}
+E2E_FILES+=("/var/run/wireguard/$wgif.sock")
+key_c=$(wg genkey); pub_c=$(echo "$key_c" | wg pubkey)
+key_s=$(wg genkey); pub_s=$(echo "$key_s" | wg pubkey)
+
+# ---- the LAN's targets ----
+start_targets() {
+  mkdir -p "$E2E_TMP/www"
+  echo "p2proxy site test page $E2E_ID" > "$E2E_TMP/www/index.html"
+  cat > "$E2E_TMP/nginx.conf" <<NGINX
+daemon off;
+user root;
+worker_processes 1;
+pid $E2E_TMP/nginx.pid;
+error_log $E2E_TMP/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $E2E_TMP/nginx-body;
+  proxy_temp_path $E2E_TMP/nginx-proxy;
+  fastcgi_temp_path $E2E_TMP/nginx-fcgi;
+  uwsgi_temp_path $E2E_TMP/nginx-uwsgi;
+  scgi_temp_path $E2E_TMP/nginx-scgi;
+  server { listen 198.19.0.2:8080; root $E2E_TMP/www; }
+}
+NGINX
+  bg "$L" nginx nginx -c "$E2E_TMP/nginx.conf"
+  printf 'address=/db.lan/198.19.0.50\n' > "$E2E_TMP/dnsmasq.conf"
+  bg "$L" dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=198.19.0.2 \
+    --bind-interfaces --port=53 --conf-file="$E2E_TMP/dnsmasq.conf" --pid-file="$E2E_TMP/dnsmasq.pid"
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/hostkey"
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/userkey"
+  cp "$E2E_TMP/userkey.pub" "$E2E_TMP/authorized_keys"
+  chmod 600 "$E2E_TMP/authorized_keys"
+  mkdir -p /run/sshd
+  bg "$L" sshd /usr/sbin/sshd -D -e -p 22 -o ListenAddress=198.19.0.2 -h "$E2E_TMP/hostkey" \
+    -o AuthorizedKeysFile="$E2E_TMP/authorized_keys" -o PasswordAuthentication=no \
+    -o PermitRootLogin=prohibit-password -o StrictModes=no -o UsePAM=no -o PidFile="$E2E_TMP/sshd.pid"
+  bg "$L" echo "$STORM" echo 7
+  bg "$L" flood "$STORM" flood 9
+  wait_until 10 "targets listening" ip netns exec "$L" sh -c \
+    "ss -ltn | grep -q 198.19.0.2:8080 && ss -ltn | grep -q 198.19.0.2:22 && ss -ltn | grep -q ':7 ' && ss -lun | grep -q 198.19.0.2:53"
+}
+
+# ---- the site ----
+start_site() {  # listen_port peer_endpoint
+  local listen=$1 endpoint=$2 extra=""
+  [ -n "$endpoint" ] && extra=", \"endpoint\": \"$endpoint\", \"persistent_keepalive\": 5"
+  cat > "$E2E_TMP/site.json" <<JSON
+{
+  "wireguard": {"private_key": "$key_s", "listen_port": $listen, "address": "100.96.0.10"},
+  "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"]$extra}],
+  "resources": [
+    {"name": "web", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080"},
+    {"name": "ssh", "address": "100.96.128.21", "port": 22, "protocol": "tcp", "target": "198.19.0.2:22"},
+    {"name": "dns", "address": "100.96.128.22", "port": 53, "protocol": "udp", "target": "198.19.0.2:53"},
+    {"name": "iperf", "address": "100.96.128.23", "port": 5201, "protocol": "tcp", "target": "198.19.0.2:5201"},
+    {"name": "echo", "address": "100.96.128.24", "port": 7, "protocol": "tcp", "target": "198.19.0.2:7"},
+    {"name": "flood", "address": "100.96.128.25", "port": 9, "protocol": "tcp", "target": "198.19.0.2:9"}
+  ]
+}
+JSON
+  bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
+  SITE_PID=$BG_PID
+  wait_until 10 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+}
+
+# ---- the client: wireguard-go ----
+start_client() {  # listen_port site_endpoint
+  bg "$C" wireguard-go env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$wgif"
+  wait_until 10 "wireguard-go UAPI" test -S "/var/run/wireguard/$wgif.sock"
+  echo "$key_c" > "$E2E_TMP/key_c"
+  local args=(private-key "$E2E_TMP/key_c" listen-port "$1" peer "$pub_s" allowed-ips 100.96.128.0/18,100.96.0.10/32)
+  [ -n "${2:-}" ] && args+=(endpoint "$2")
+  ip netns exec "$C" wg set "$wgif" "${args[@]}"
+  ip -n "$C" addr add 100.96.0.5/32 dev "$wgif"
+  ip -n "$C" link set "$wgif" up
+  ip -n "$C" route add 100.96.128.0/18 dev "$wgif"
+  ip -n "$C" route add 100.96.0.10/32 dev "$wgif"
+}
+
+site_rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$SITE_PID/status"; }
+site_hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$SITE_PID/status"; }
+in_c() { ip netns exec "$C" "$@"; }
+
+# site_stat NAME N: the value of NAME in the site's Nth stats line (asks for it with SIGUSR1).
+site_stat() {
+  kill -USR1 "$SITE_PID"
+  wait_until 5 "stats line $2" sh -c "[ \$(grep -c 'event=site.stats' '$E2E_TMP/site.log') -ge $2 ]"
+  grep 'event=site.stats' "$E2E_TMP/site.log" | sed -n "${2}p" | grep -o "$1=[0-9]*" | cut -d= -f2
+}
+
+check_no_listeners() {
+  local out
+  out=$(ip netns exec "$S" ss -lntup | grep -F "pid=$SITE_PID," || true)
+  if echo "$out" | grep -q '^tcp'; then fail "p2proxy-site has a listening TCP socket: $out"; fi
+  log "ss -lntup in the site's namespace, p2proxy-site's entries: ${out:-none}"
+}
+
+basics() {
+  wait_until 20 "ping the site's node address through the tunnel" in_c ping -c 1 -W 1 100.96.0.10
+  in_c curl -sS --max-time 10 http://100.96.128.20/ > "$E2E_TMP/page" || fail "curl through the site"
+  grep -q "p2proxy site test page $E2E_ID" "$E2E_TMP/page" || fail "wrong page: $(cat "$E2E_TMP/page")"
+  log "curl http://100.96.128.20/ -> $(cat "$E2E_TMP/page")"
+  out=$(in_c ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o ConnectTimeout=10 -i "$E2E_TMP/userkey" root@100.96.128.21 'echo ssh-through-site-ok' 2>"$E2E_TMP/ssh.err") \
+        || fail "ssh through the site: $(cat "$E2E_TMP/ssh.err")"
+  [ "$out" = ssh-through-site-ok ] || fail "ssh printed '$out'"
+  log "ssh root@100.96.128.21 -> $out"
+  ans=$(in_c dig +short +time=3 +tries=2 @100.96.128.22 db.lan A) || fail "dig through the site failed: $ans"
+  [ "$ans" = 198.19.0.50 ] || fail "dig through the site answered '$ans'"
+  log "dig @100.96.128.22 db.lan -> $ans"
+  bg "$L" iperf3-server iperf3 -s -1 -p 5201 -B 198.19.0.2
+  wait_until 5 "iperf3 server" ip netns exec "$L" sh -c "ss -ltn | grep -q :5201"
+  in_c iperf3 -c 100.96.128.23 -p 5201 -t 2 -J > "$E2E_TMP/up.json" || fail "iperf3 upload"
+  bg "$L" iperf3-server2 iperf3 -s -1 -p 5201 -B 198.19.0.2
+  wait_until 5 "iperf3 server" ip netns exec "$L" sh -c "ss -ltn | grep -q :5201"
+  in_c iperf3 -c 100.96.128.23 -p 5201 -t 2 -R -J > "$E2E_TMP/down.json" || fail "iperf3 download"
+  for f in up down; do
+    bps=$(grep -o '"bits_per_second":[[:space:]]*[0-9.e+]*' "$E2E_TMP/$f.json" | tail -n1 | awk -F: '{print $2}')
+    awk -v b="$bps" 'BEGIN{exit !(b > 0)}' || fail "iperf3 $f moved nothing"
+    log "iperf3 $f through the site: $(awk -v b="$bps" 'BEGIN{printf "%.0f Mbit/s", b/1e6}')"
+  done
+  # Not a resource: a port nobody serves at a resource address is refused with RST.
+  rst0=$(site_stat tcp_rst_sent 1)
+  if in_c timeout 5 bash -c 'exec 3<>/dev/tcp/100.96.128.20/81' 2>"$E2E_TMP/refused.err"; then fail "port 81 answered"; fi
+  grep -qi "refused" "$E2E_TMP/refused.err" || fail "port 81 was not refused: $(cat "$E2E_TMP/refused.err")"
+  rst1=$(site_stat tcp_rst_sent 2)
+  [ "$rst1" -gt "$rst0" ] || fail "the refusal was not counted (tcp_rst_sent $rst0 -> $rst1)"
+  log "refused connection counted: tcp_rst_sent $rst0 -> $rst1"
+  check_no_listeners
+}
+
+case "$scenario" in
+  basics)
+    start_targets
+    start_site 51820 ""
+    start_client 51821 198.18.1.2:51820
+    basics
+    ;;
+  dialout)
+    start_targets
+    start_client 51821 ""
+    start_site 0 198.18.1.1:51821
+    basics
+    ;;
+  bulk)
+    start_targets
+    start_site 51820 ""
+    start_client 51821 198.18.1.2:51820
+    mb=${P2P_E2E_BULK_MB:-1024}
+    wait_until 20 "tunnel up" in_c ping -c 1 -W 1 100.96.0.10
+    # Deterministic pseudo-random bytes (AES-CTR of zeros), hashed on both ends.
+    want=$(head -c "$((mb << 20))" /dev/zero | openssl enc -aes-128-ctr -nosalt -K 00112233445566778899aabbccddeeff -iv 0 2>/dev/null | sha256sum | cut -d' ' -f1)
+    got=$(head -c "$((mb << 20))" /dev/zero | openssl enc -aes-128-ctr -nosalt -K 00112233445566778899aabbccddeeff -iv 0 2>/dev/null \
+          | in_c socat -b 65536 -t 30 - TCP:100.96.128.24:7 | sha256sum | cut -d' ' -f1)
+    [ "$got" = "$want" ] || fail "$mb MiB echoed through the site: checksum $got, expected $want"
+    log "$mb MiB up and back through the site: sha256 $got matches"
+    ;;
+  storm)
+    start_targets
+    start_site 51820 ""
+    start_client 51821 198.18.1.2:51820
+    wait_until 20 "tunnel up" in_c ping -c 1 -W 1 100.96.0.10
+    rss0=$(site_rss_kb)
+    in_c sh -c "ulimit -n 8192; '$STORM' storm 100.96.128.24:7 ${P2P_E2E_STORM_CONNS:-1000} 65536" > "$E2E_TMP/storm.out" \
+      || fail "storm: $(cat "$E2E_TMP/storm.out")"
+    log "$(cat "$E2E_TMP/storm.out")"
+    log "site RSS: ${rss0} kB before, peak $(site_hwm_kb) kB, now $(site_rss_kb) kB"
+    ;;
+  slowreader)
+    start_targets
+    start_site 51820 ""
+    start_client 51821 198.18.1.2:51820
+    wait_until 20 "tunnel up" in_c ping -c 1 -W 1 100.96.0.10
+    rss0=$(site_rss_kb)
+    # The flood target writes without end; our client never reads.
+    bg "$C" stall "$STORM" stall 100.96.128.25:9 8
+    STALL_PID=$BG_PID
+    # Sample the site's memory while the stall lasts.
+    peak=$rss0
+    for _ in $(seq 30); do
+      r=$(site_rss_kb); [ "$r" -gt "$peak" ] && peak=$r
+      kill -0 "$STALL_PID" 2>/dev/null || break
+      sleep 0.25
+    done
+    grew=$((peak - rss0))
+    log "site RSS while a reader stalls on an endless stream: ${rss0} kB -> peak ${peak} kB (+${grew} kB)"
+    [ "$grew" -lt $((64 * 1024)) ] || fail "site memory grew by ${grew} kB for one stalled reader"
+    ;;
+  *) fail "unknown scenario $scenario" ;;
+esac
+log "PASS: $scenario"
