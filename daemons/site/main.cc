@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
         .Kv("tcp_rst_sent", st.tcp_rst_sent)
         .Kv("dropped_not_served", st.dropped_not_served)
         .Kv("dropped_no_buffer", st.dropped_no_buffer)
+        .Kv("tcp_segments_sent", st.tcp_segments_sent)
+        .Kv("tcp_segments_dropped", st.tcp_segments_dropped)
         .Kv("wg_handshakes", wc.handshakes_completed)
         .Kv("wg_rx_packets", wc.data_packets_received)
         .Kv("wg_tx_packets", wc.data_packets_sent);

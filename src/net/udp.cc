@@ -37,13 +37,22 @@ absl::StatusOr<std::unique_ptr<UdpSocket>> UdpSocket::Bind(Loop& loop, const Soc
     return absl::UnavailableError(
         absl::StrCat("udp: bind ", addr.ToString(), ": ", uv_strerror(rc)));
   }
-  if (s->options_.rcvbuf > 0) {
-    int v = s->options_.rcvbuf;
-    uv_recv_buffer_size(s->udp_.handle(), &v);
-  }
-  if (s->options_.sndbuf > 0) {
-    int v = s->options_.sndbuf;
-    uv_send_buffer_size(s->udp_.handle(), &v);
+  // Ask for large buffers; as root, past the sysctl caps (net.core.[rw]mem_max), as
+  // wireguard-go does, so bursts are not dropped at the socket.
+  uv_os_fd_t fd;
+  if (uv_fileno(s->udp_.handle(), &fd) == 0) {
+    if (s->options_.rcvbuf > 0) {
+      int v = s->options_.rcvbuf;
+      if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+      }
+    }
+    if (s->options_.sndbuf > 0) {
+      int v = s->options_.sndbuf;
+      if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+      }
+    }
   }
   rc = uv_udp_recv_start(s->udp_.get(), &UdpSocket::OnAlloc, &UdpSocket::OnRecv);
   if (rc != 0) return absl::InternalError(absl::StrCat("udp: recv: ", uv_strerror(rc)));

@@ -9,6 +9,7 @@ extern "C" {
 #include "lwip/ip4.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/stats.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "p2p_lwip_port.h"
@@ -194,6 +195,12 @@ absl::StatusOr<std::unique_ptr<UdpEndpoint>> NetStack::BindUdp(const base::IpAdd
 }
 
 void NetStack::CountAccepted() { ++counters_.tcp_accepted; }
+
+const StackCounters& NetStack::counters() {
+  counters_.tcp_segments_sent = lwip_stats.tcp.xmit;
+  counters_.tcp_segments_dropped = lwip_stats.tcp.drop;
+  return counters_;
+}
 
 void NetStack::AsAddress(const base::IpAddress& addr, absl::FunctionRef<void()> fn) {
   ip4_addr_set_u32(ip_2_ip4(&netif_->ip_addr), lwip_htonl(addr.v4()));

@@ -35,6 +35,9 @@ struct StackCounters {
   uint64_t dropped_no_buffer = 0;    // lwIP's pbuf pool was empty
   uint64_t tcp_rst_sent = 0;         // resets sent: refused connections (no listener) and aborts
   uint64_t tcp_accepted = 0;
+  // From lwIP's own statistics (read by Counters()).
+  uint64_t tcp_segments_sent = 0;
+  uint64_t tcp_segments_dropped = 0;
 };
 
 class TcpListener;
@@ -75,7 +78,8 @@ class NetStack {
   absl::StatusOr<std::unique_ptr<UdpEndpoint>> BindUdp(const base::IpAddress& addr, uint16_t port,
                                                        RecvFn recv);
 
-  const StackCounters& counters() const { return counters_; }
+  // counters includes lwIP's TCP statistics as of now.
+  const StackCounters& counters();
   const base::IpAddress& node_address() const { return node_address_; }
   net::Loop& loop() { return loop_; }
 

@@ -148,11 +148,14 @@ basics() {
     awk -v b="$bps" 'BEGIN{exit !(b > 0)}' || fail "iperf3 $f moved nothing"
     log "iperf3 $f through the site: $(awk -v b="$bps" 'BEGIN{printf "%.0f Mbit/s", b/1e6}')"
   done
+  kill -USR1 "$SITE_PID"
+  wait_until 5 "stats line" grep -q 'event=site.stats' "$E2E_TMP/site.log"
+  log "$(grep 'event=site.stats' "$E2E_TMP/site.log" | tail -n1)"
   # Not a resource: a port nobody serves at a resource address is refused with RST.
-  rst0=$(site_stat tcp_rst_sent 1)
+  rst0=$(site_stat tcp_rst_sent 2)
   if in_c timeout 5 bash -c 'exec 3<>/dev/tcp/100.96.128.20/81' 2>"$E2E_TMP/refused.err"; then fail "port 81 answered"; fi
   grep -qi "refused" "$E2E_TMP/refused.err" || fail "port 81 was not refused: $(cat "$E2E_TMP/refused.err")"
-  rst1=$(site_stat tcp_rst_sent 2)
+  rst1=$(site_stat tcp_rst_sent 3)
   [ "$rst1" -gt "$rst0" ] || fail "the refusal was not counted (tcp_rst_sent $rst0 -> $rst1)"
   log "refused connection counted: tcp_rst_sent $rst0 -> $rst1"
   check_no_listeners
