@@ -30,9 +30,9 @@ build_pkgs=(
 )
 test_pkgs=(
   iproute2 nftables iputils-ping procps psmisc wireguard-go wireguard-tools iperf3 curl dnsutils
-  openssl openssh-server openssh-client socat netcat-openbsd tcpdump dnsmasq
+  openssl openssh-server openssh-client socat netcat-openbsd tcpdump dnsmasq nginx-light
 )
-demo_pkgs=(nginx-light)
+demo_pkgs=()
 
 want=("${build_pkgs[@]}")
 modes=("$@")
