@@ -23,8 +23,13 @@ Loop::~Loop() {
   DrainDeferred();
   idle_.Close();
   // Let every handle's close callback run so their memory is freed.
+  // A handle whose owner still lives is left to that owner (its memory is freed when the owner
+  // closes it); one whose owner dies during this drain is marked orphaned and freed here.
   uv_walk(loop_.get(), [](uv_handle_t* h, void*) {
-    if (!uv_is_closing(h)) uv_close(h, nullptr);
+    if (uv_is_closing(h)) return;
+    uv_close(h, [](uv_handle_t* closed) {
+      if (closed->data == &handle_internal::kOrphaned) handle_internal::Free(closed);
+    });
   }, nullptr);
   uv_run(loop_.get(), UV_RUN_DEFAULT);
   if (uv_loop_close(loop_.get()) != 0) {

@@ -210,3 +210,22 @@ TEST_CASE("TCP stream: the peer's reset reaches OnError, and closing drops callb
   REQUIRE(loop.RunUntil([&] { return !client_rec.error.ok() || client_rec.ended; }, absl::Seconds(10)));
   REQUIRE(client_rec.error.code() == absl::StatusCode::kUnavailable);
 }
+
+// Regression: a connect still pending when its loop is destroyed used to leak the new stream's
+// handle (the loop's final walk closed it without freeing; the stream died in the cancelled
+// connect's callback). LeakSanitizer found it; the live-handle count shows it in any build.
+TEST_CASE("TCP connect pending when the loop is destroyed frees every handle") {
+  const int64_t before = LiveUvHandles();
+  absl::Status status = absl::UnknownError("not called");
+  {
+    Loop loop;
+    auto listener = TcpListener::Listen(loop, *SocketAddress::Parse("127.0.0.1:0"), [](auto) {});
+    REQUIRE(listener.ok());
+    TcpStream::Connect(loop, (*listener)->local_address(),
+                       [&](absl::StatusOr<std::unique_ptr<TcpStream>> s) { status = s.status(); });
+    listener->reset();
+    REQUIRE(LiveUvHandles() > before);
+  }
+  REQUIRE(status.code() == absl::StatusCode::kCancelled);
+  REQUIRE(LiveUvHandles() == before);
+}
