@@ -1,6 +1,8 @@
 // tcp.cc: TcpStream, TcpListener and outbound connect over libuv.
 #include "net/tcp.h"
 
+#include <sys/socket.h>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 
@@ -29,8 +31,8 @@ absl::Status UvError(absl::string_view what, int rc) {
 // A write request is released to libuv on submit and re-adopted in its callback.
 struct TcpStream::WriteReq {
   uv_write_t req;
-  std::vector<uint8_t> data;
-  WriteCallback done;
+  std::vector<std::vector<uint8_t>> chunks;
+  std::vector<WriteCallback> done;
 };
 
 struct TcpStream::ConnectReq {
@@ -47,6 +49,7 @@ TcpStream::TcpStream(Loop& loop) : loop_(loop) {
 
 TcpStream::~TcpStream() {
   if (destroyed_) *destroyed_ = true;
+  if (flush_token_) *flush_token_ = nullptr;
 }
 
 void TcpStream::Connect(Loop& loop, const SocketAddress& to, ConnectCallback done) {
@@ -125,6 +128,16 @@ void TcpStream::Fail(const absl::Status& status) {
   UpdateReading();
   StreamHandler* h = handler_;
   tcp_.Close();
+  staged_.clear();
+  staged_bytes_ = 0;
+  if (!staged_done_.empty()) {
+    loop_.Post([dones = std::move(staged_done_), status]() mutable {
+      for (auto& done : dones) {
+        if (done) done(status);
+      }
+    });
+    staged_done_.clear();
+  }
   if (h) h->OnError(status);
 }
 
@@ -141,59 +154,109 @@ void TcpStream::WriteOwned(std::vector<uint8_t> data, WriteCallback done) {
     }
     return;
   }
-  auto req = std::make_unique<WriteReq>();
-  req->data = std::move(data);
-  req->done = std::move(done);
-  req->req.data = req.get();
-  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
-                           static_cast<unsigned>(req->data.size()));
-  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1,
-                    [](uv_write_t* r, int status) {
-                      std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
-                      auto* self = static_cast<TcpStream*>(r->handle->data);
-                      if (!self) return;  // the stream is gone: no more callbacks
-                      --self->pending_writes_;
-                      bool destroyed = false;
-                      self->destroyed_ = &destroyed;
-                      if (req->done) req->done(status < 0 ? UvError("write", status) : absl::OkStatus());
-                      if (destroyed) return;
-                      self->destroyed_ = nullptr;
-                      if (status < 0) {
-                        self->Fail(UvError("write", status));
-                      } else if (self->pending_writes_ == 0 && self->handler_ && !self->closed_) {
-                        self->handler_->OnWriteDrained();
-                      }
-                    });
-  if (rc != 0) {
-    auto status = UvError("write", rc);
-    if (req->done) {
-      loop_.Post([done = std::move(req->done), status]() mutable { done(status); });
+  if (data.empty() && !done) return;
+  staged_bytes_ += data.size();
+  staged_.push_back(std::move(data));
+  staged_done_.push_back(std::move(done));
+  ScheduleFlush();
+}
+
+void TcpStream::ScheduleFlush() {
+  if (flush_token_) return;  // a flush is already posted
+  flush_token_ = std::make_shared<TcpStream*>(this);
+  loop_.Post([token = flush_token_] {
+    if (*token) (*token)->FlushStaged();
+  });
+}
+
+void TcpStream::FlushStaged() {
+  flush_token_.reset();
+  if (closed_ || !tcp_.get()) return;
+  if (!staged_.empty()) {
+    auto req = std::make_unique<WriteReq>();
+    req->chunks.swap(staged_);
+    req->done.swap(staged_done_);
+    staged_bytes_ = 0;
+    req->req.data = req.get();
+    std::vector<uv_buf_t> bufs;
+    bufs.reserve(req->chunks.size());
+    for (auto& c : req->chunks) {
+      bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.data()), static_cast<unsigned>(c.size())));
     }
-    return;
+    int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
+                      static_cast<unsigned>(bufs.size()), [](uv_write_t* r, int status) {
+                        std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
+                        auto* self = static_cast<TcpStream*>(r->handle->data);
+                        if (!self) return;  // the stream is gone: no more callbacks
+                        --self->pending_writes_;
+                        bool destroyed = false;
+                        self->destroyed_ = &destroyed;
+                        const absl::Status st = status < 0 ? UvError("write", status) : absl::OkStatus();
+                        for (auto& done : req->done) {
+                          if (done) done(st);
+                          if (destroyed) return;
+                        }
+                        self->destroyed_ = nullptr;
+                        if (status < 0) {
+                          self->Fail(st);
+                        } else if (self->pending_writes_ == 0 && self->staged_.empty() && self->handler_ &&
+                                   !self->closed_) {
+                          self->handler_->OnWriteDrained();
+                        }
+                      });
+    if (rc != 0) {
+      auto status = UvError("write", rc);
+      loop_.Post([dones = std::move(req->done), status]() mutable {
+        for (auto& done : dones) {
+          if (done) done(status);
+        }
+      });
+    } else {
+      ++pending_writes_;
+      req.release();  // libuv holds it until the callback
+    }
   }
-  ++pending_writes_;
-  req.release();  // libuv holds it until the callback
+  if (shutdown_pending_) {
+    shutdown_pending_ = false;
+    auto* req = new uv_shutdown_t();
+    int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()),
+                         [](uv_shutdown_t* r, int) { delete r; });
+    if (rc != 0) delete req;
+  }
 }
 
 size_t TcpStream::WriteQueueSize() const {
   if (!tcp_.get()) return 0;
-  return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(tcp_.get()));
+  return staged_bytes_ + uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(tcp_.get()));
 }
 
 void TcpStream::Shutdown() {
   if (shutdown_ || closed_) return;
   shutdown_ = true;
-  auto* req = new uv_shutdown_t();
-  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()),
-                       [](uv_shutdown_t* r, int) { delete r; });
-  if (rc != 0) delete req;
+  // After the staged writes (libuv's own queue is drained before its shutdown).
+  shutdown_pending_ = true;
+  ScheduleFlush();
 }
 
 void TcpStream::Close() {
   if (closed_) return;
   closed_ = true;
   reading_ = false;
+  // Close drops queued writes without callbacks (the Stream contract).
+  staged_.clear();
+  staged_done_.clear();
+  staged_bytes_ = 0;
   tcp_.Close();
+}
+
+void TcpStream::Abort() {
+  if (closed_) return;
+  uv_os_fd_t fd;
+  if (tcp_.get() && uv_fileno(tcp_.handle(), &fd) == 0) {
+    linger l{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
+  Close();
 }
 
 void TcpStream::PauseReading() {

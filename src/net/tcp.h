@@ -16,6 +16,9 @@ namespace p2proxy::net {
 
 using base::SocketAddress;
 
+// TcpStream gathers the writes made during one turn of the loop and hands them to the kernel
+// in one writev on the next turn, so a writer fed packet by packet (a splice from the overlay
+// stack) costs one syscall per batch, not per segment.
 class TcpStream final : public Stream {
  public:
   ~TcpStream() override;
@@ -34,6 +37,10 @@ class TcpStream final : public Stream {
   void PauseReading() override;
   void ResumeReading() override;
 
+  // Abort closes at once and makes the kernel send RST instead of FIN (SO_LINGER 0). Like
+  // Close, it drops queued writes and no callback follows.
+  void Abort();
+
   SocketAddress local_address() const;
   SocketAddress peer_address() const;
 
@@ -44,6 +51,8 @@ class TcpStream final : public Stream {
   explicit TcpStream(Loop& loop);
   void UpdateReading();
   void Fail(const absl::Status& status);
+  void ScheduleFlush();
+  void FlushStaged();
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
 
@@ -57,6 +66,13 @@ class TcpStream final : public Stream {
   bool closed_ = false;
   bool* destroyed_ = nullptr;  // set while a handler callback runs
   size_t pending_writes_ = 0;  // requests submitted to libuv and not yet completed
+  // Writes of this turn, not yet given to libuv, and their completions.
+  std::vector<std::vector<uint8_t>> staged_;
+  std::vector<WriteCallback> staged_done_;
+  size_t staged_bytes_ = 0;
+  bool shutdown_pending_ = false;  // Shutdown() waits for the staged writes
+  // flush_token_ is shared with the posted flush: it is cleared when the stream dies first.
+  std::shared_ptr<TcpStream*> flush_token_;
   char rx_buffer_[64 * 1024];
 };
 

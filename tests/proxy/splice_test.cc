@@ -129,13 +129,8 @@ TEST_CASE("splice: a reset on one side ends the splice with an error and closes 
   Rig rig;
   Send(*rig.client, "hello");
   REQUIRE(rig.loop.RunUntil([&] { return rig.server_sink.data == "hello"; }, absl::Seconds(10)));
-  // Reset the server side: unread data in its receive queue makes the kernel send RST.
-  rig.server->PauseReading();
-  Send(*rig.client, "unread");
-  bool written = false;
-  rig.client->Write(base::ByteSpan(reinterpret_cast<const uint8_t*>("x"), 1),
-                    [&](const absl::Status&) { written = true; });
-  REQUIRE(rig.loop.RunUntil([&] { return written; }, absl::Seconds(10)));
+  // Reset the server side: an abortive close sends RST.
+  rig.server->Abort();
   rig.server.reset();
   REQUIRE(rig.loop.RunUntil([&] { return !absl::IsUnknown(rig.splice_status); }, absl::Seconds(10)));
   REQUIRE_FALSE(rig.splice_status.ok());
