@@ -76,8 +76,8 @@ endfunction()
 # Every module that exists or is planned (DESIGN.md §4). An include of "<module>/..." for a name
 # in this list but outside a module's allowed set is a layering error; "p2proxy/..." (the public
 # API) sits above every module.
-set(P2P_ALL_MODULES base crypto wg net tunnel stack dns tls http proxy control nat site client server
-    p2proxy)
+set(P2P_ALL_MODULES base config crypto wg net tunnel stack dns tls http proxy control nat site
+    client server p2proxy)
 
 # p2proxy_test(NAME <name> SOURCES <file>... [LIBS <target>...])
 #
@@ -121,4 +121,30 @@ function(p2proxy_fuzzer)
   add_test(NAME fuzz:${F_NAME}:scratch COMMAND ${CMAKE_COMMAND} -E make_directory "${scratch}")
   set_tests_properties(fuzz:${F_NAME}:scratch PROPERTIES FIXTURES_SETUP fuzz_scratch_${F_NAME}
     LABELS fuzz)
+endfunction()
+
+# p2proxy_proto(TARGET <lib> PROTO <file.proto> [ROOT <dir>])
+#
+# Compiles one .proto (a config schema) with protoc into the build tree and declares the static
+# library <lib> that holds it. The generated header is included by the .proto's path below ROOT
+# (default: src/), e.g. "site/site_config.pb.h". Generated code is not ours: warnings off.
+function(p2proxy_proto)
+  cmake_parse_arguments(P "" "TARGET;PROTO;ROOT" "" ${ARGN})
+  if(NOT P_ROOT)
+    set(P_ROOT "${PROJECT_SOURCE_DIR}/src")
+  endif()
+  set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/gen")
+  file(RELATIVE_PATH rel "${P_ROOT}" "${CMAKE_CURRENT_SOURCE_DIR}/${P_PROTO}")
+  string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+  get_filename_component(sub "${rel}" DIRECTORY)
+  file(MAKE_DIRECTORY "${gen_dir}/${sub}")
+  add_custom_command(
+    OUTPUT "${gen_dir}/${stem}.pb.cc" "${gen_dir}/${stem}.pb.h"
+    COMMAND protobuf::protoc --proto_path=${P_ROOT} --cpp_out=${gen_dir} ${rel}
+    DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/${P_PROTO}" protobuf::protoc
+    COMMENT "protoc ${rel}" VERBATIM)
+  add_library(${P_TARGET} STATIC "${gen_dir}/${stem}.pb.cc")
+  target_include_directories(${P_TARGET} SYSTEM PUBLIC "${gen_dir}")
+  target_link_libraries(${P_TARGET} PUBLIC protobuf::libprotobuf)
+  target_compile_options(${P_TARGET} PRIVATE -w)
 endfunction()
