@@ -1,0 +1,103 @@
+// resolver.h: the client's DNS resolver. Private names are answered from the zone table and
+// never leave the process (invariant I2); every other name is forwarded to the machine's
+// original resolvers through c-ares, with a TTL-honouring cache. Serves UDP and TCP on one
+// address (RFC 1035 §4.2, RFC 7766), with truncation for UDP answers that do not fit.
+#ifndef P2PROXY_DNS_RESOLVER_H_
+#define P2PROXY_DNS_RESOLVER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "base/address.h"
+#include "base/clock.h"
+#include "dns/cache.h"
+#include "dns/message.h"
+#include "dns/upstream.h"
+#include "dns/zone.h"
+#include "net/loop.h"
+#include "net/tcp.h"
+#include "net/udp.h"
+
+namespace p2proxy::dns {
+
+struct ResolverCounters {
+  uint64_t udp_queries = 0;
+  uint64_t tcp_queries = 0;
+  uint64_t answered_locally = 0;  // private names (I2)
+  uint64_t cache_hits = 0;
+  uint64_t forwarded = 0;
+  uint64_t formerr = 0;           // malformed queries answered FORMERR
+  uint64_t notimp = 0;
+  uint64_t servfail = 0;          // the upstream failed or sent garbage
+  uint64_t truncated = 0;         // UDP answers cut to fit, TC set
+  uint64_t dropped = 0;           // shorter than a header, or not a query: no answer at all
+  uint64_t tcp_connections = 0;
+  uint64_t tcp_refused = 0;       // over max_tcp_connections
+};
+
+class Resolver {
+ public:
+  struct Options {
+    base::SocketAddress listen;                 // UDP and TCP, e.g. 100.96.128.1:53
+    std::vector<base::SocketAddress> upstreams;  // empty: private names only, others SERVFAIL
+    absl::Duration upstream_timeout = absl::Seconds(2);
+    size_t cache_entries = 10000;
+    size_t max_tcp_connections = 256;
+    absl::Duration tcp_idle_timeout = absl::Seconds(10);  // RFC 7766 §6.2.3
+    size_t max_tcp_pipeline = 32;  // queries in flight per connection before reading pauses
+  };
+
+  // Create binds UDP and TCP on options.listen (port 0 picks a port, the same for both).
+  // Errors name the address and what to do.
+  static absl::StatusOr<std::unique_ptr<Resolver>> Create(net::Loop& loop, const base::Clock& clock,
+                                                          ZoneTable zones, const Options& options);
+  ~Resolver();
+
+  // local_address is where it listens (the UDP socket's address; TCP has the same).
+  base::SocketAddress local_address() const { return udp_->local_address(); }
+  const ResolverCounters& counters() const { return counters_; }
+  const Cache& cache() const { return cache_; }
+  // ReplaceZones swaps the private zones (a new config): later queries see the new table.
+  void ReplaceZones(ZoneTable zones) { zones_ = std::move(zones); }
+
+  // Reply delivers one response message (without TCP's length prefix).
+  using Reply = absl::AnyInvocable<void(std::vector<uint8_t>)>;
+  // HandleQuery answers one message from a client; |max_udp| is 0 for TCP. Public so that a
+  // userspace-stack transport can feed it too.
+  void HandleQuery(base::ByteSpan wire, bool over_tcp, Reply reply);
+
+ private:
+  class TcpSession;
+  Resolver(net::Loop& loop, const base::Clock& clock, ZoneTable zones, const Options& options);
+  void OnUdp(absl::Span<const base::Datagram> batch);
+  void OnTcp(std::unique_ptr<net::TcpStream> stream);
+  void EndSession(uint64_t id);
+  static void Respond(const Message& response, size_t limit, Reply& reply, ResolverCounters& c);
+
+  net::Loop& loop_;
+  Options options_;
+  ZoneTable zones_;
+  Cache cache_;
+  std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<net::UdpSocket> udp_;
+  struct UdpReply {
+    base::SocketAddress to;
+    std::vector<uint8_t> data;
+  };
+  bool in_udp_batch_ = false;
+  std::vector<UdpReply> udp_out_;
+  std::vector<base::Datagram> udp_out_views_;
+  std::unique_ptr<net::TcpListener> tcp_;
+  std::map<uint64_t, std::unique_ptr<TcpSession>> sessions_;
+  uint64_t next_session_ = 1;
+  ResolverCounters counters_;
+  std::shared_ptr<bool> alive_;  // shared with pending upstream callbacks: false once destroyed
+};
+
+}  // namespace p2proxy::dns
+
+#endif  // P2PROXY_DNS_RESOLVER_H_
