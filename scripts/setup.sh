@@ -5,7 +5,7 @@
 # Usage: scripts/setup.sh [build|test|demo]...   (default: test)
 #   build  compilers and libraries
 #   test   build + tools the tests drive (wireguard-go, wg, iperf3, dig, curl, ...)
-#   demo   test + what the end-to-end demo uses
+#   demo   test + what the end-to-end demo and the benchmarks use (dnsperf)
 #
 # Environment:
 #   P2P_DEPS_DIR  where lwIP's source is unpacked (default /var/cache/p2proxy/src); it survives
@@ -32,7 +32,7 @@ test_pkgs=(
   iproute2 nftables iputils-ping procps psmisc wireguard-go wireguard-tools iperf3 curl dnsutils
   openssl openssh-server openssh-client socat netcat-openbsd tcpdump dnsmasq nginx-light
 )
-demo_pkgs=()
+demo_pkgs=(dnsperf)
 
 want=("${build_pkgs[@]}")
 modes=("$@")

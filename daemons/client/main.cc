@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -16,7 +17,10 @@
 #include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "client/client_config.h"
+#include "client/dns_service.h"
 #include "client/wg_client.h"
+#include "dns/os_hook.h"
 #include "net/loop.h"
 #include "net/signal.h"
 #include "wg/wg_quick_config.h"
@@ -24,7 +28,17 @@
 ABSL_FLAG(std::string, wg_config, "",
           "Run in WireGuard mode from this wg-quick style file ([Interface] PrivateKey, Address, "
           "ListenPort, MTU; [Peer] PublicKey, PresharedKey, AllowedIPs, Endpoint, "
-          "PersistentKeepalive). Required for now: the control-plane mode arrives with the server.");
+          "PersistentKeepalive). The control-plane mode arrives with the server.");
+ABSL_FLAG(std::string, config, "",
+          "The client's JSON config (schema: src/client/client_config.proto): private DNS zones "
+          "and resources, and the resolver's settings. With --wg-config the resolver listens on "
+          "100.96.128.1:53 on the TUN interface (dns.listen overrides it) and the OS hook points "
+          "the machine's DNS at it; without --wg-config only the resolver runs (userspace mode: "
+          "set dns.listen, e.g. \"127.0.0.1:5353\", and usually dns.hook \"none\").");
+ABSL_FLAG(bool, restore_dns, false,
+          "Put back the DNS configuration that a killed client left changed (resolv.conf from the "
+          "backup in dns.state_dir of --config, or the default state dir), then exit. A normal "
+          "start does this first anyway.");
 ABSL_FLAG(std::string, interface, "",
           "Name of the TUN interface to create (at most 15 bytes). Default: the config file's "
           "name without .conf, as wg-quick does, else p2p0.");
@@ -40,6 +54,14 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
+absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string DefaultInterface(const std::string& config_path) {
   std::string base = config_path.substr(config_path.rfind('/') + 1);
   absl::string_view name = base;
@@ -53,10 +75,14 @@ int main(int argc, char** argv) {
   using namespace p2proxy;
   absl::SetProgramUsageMessage(
       "the p2proxy client.\n\n"
-      "  p2proxy-client --wg-config=/etc/p2proxy/p2p0.conf\n\n"
+      "  p2proxy-client --wg-config=/etc/p2proxy/p2p0.conf [--config=/etc/p2proxy/client.json]\n"
+      "  p2proxy-client --config=client.json            (resolver only, userspace mode)\n"
+      "  p2proxy-client --restore-dns [--config=client.json]\n\n"
       "WireGuard mode runs a TUN interface carried by a userspace WireGuard device that "
       "interoperates with any WireGuard peer. Manage it with `wg show NAME` / `wg set NAME`. "
-      "SIGTERM or SIGINT removes the interface and exits.");
+      "With --config, private names (its zones) are answered by the client's own resolver and "
+      "never leave the machine; other names go to the resolvers the machine had. "
+      "SIGTERM or SIGINT restores the DNS configuration, removes the interface and exits.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "daemons/"); };
   usage.contains_helpshort_flags = usage.contains_help_flags;
@@ -81,32 +107,74 @@ int main(int argc, char** argv) {
   }
   base::SetLogLevel(level);
 
-  const std::string path = absl::GetFlag(FLAGS_wg_config);
-  if (path.empty()) return Fail("--wg_config=FILE is required (see --help)");
-  std::ifstream in(path);
-  if (!in) return Fail(absl::StrCat("--wg_config: cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = wg::ParseWgQuickConfig(text.str());
-  if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
-  for (const auto& w : config->warnings) P2P_LOG(kWarn, "config.ignored").Kv("file", path).Kv("what", w);
+  std::optional<client::ClientConfig> cconfig;
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (!config_path.empty()) {
+    auto text = ReadFile("config", config_path);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    auto parsed = client::ParseClientConfigJson(*text);
+    if (!parsed.ok()) return Fail(absl::StrCat(config_path, ": ", parsed.status().message()));
+    cconfig = std::move(*parsed);
+  }
+  if (absl::GetFlag(FLAGS_restore_dns)) {
+    const client::ClientConfig c = cconfig.value_or(client::ClientConfig());
+    auto restored = dns::OsHook::Recover(
+        client::HookOptions(c, *base::SocketAddress::Parse(client::kDefaultResolver), ""));
+    if (!restored.ok()) return Fail(std::string(restored.status().message()));
+    std::printf("%s\n", *restored ? "restored the DNS configuration from the backup"
+                                   : "nothing to restore: no backup left behind");
+    return 0;
+  }
 
-  client::WgClient::Options options;
-  options.interface_name = absl::GetFlag(FLAGS_interface);
-  if (options.interface_name.empty()) options.interface_name = DefaultInterface(path);
-  options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
-  options.install_routes = absl::GetFlag(FLAGS_routes);
+  const std::string path = absl::GetFlag(FLAGS_wg_config);
+  if (path.empty() && !cconfig) return Fail("--wg_config=FILE or --config=FILE is required (see --help)");
 
   net::Loop loop;
-  auto client = client::WgClient::Create(loop, base::RealClock::Get(), *config, options);
-  if (!client.ok()) return Fail(std::string(client.status().message()));
+  std::unique_ptr<client::WgClient> client;
+  std::string interface_name;
+  if (!path.empty()) {
+    auto text = ReadFile("wg_config", path);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    auto config = wg::ParseWgQuickConfig(*text);
+    if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
+    for (const auto& w : config->warnings) P2P_LOG(kWarn, "config.ignored").Kv("file", path).Kv("what", w);
+
+    client::WgClient::Options options;
+    options.interface_name = absl::GetFlag(FLAGS_interface);
+    if (options.interface_name.empty()) options.interface_name = DefaultInterface(path);
+    options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+    options.install_routes = absl::GetFlag(FLAGS_routes);
+    auto created = client::WgClient::Create(loop, base::RealClock::Get(), *config, options);
+    if (!created.ok()) return Fail(std::string(created.status().message()));
+    client = std::move(*created);
+    interface_name = client->interface_name();
+  }
+
+  std::unique_ptr<client::DnsService> dns_service;
+  if (cconfig) {
+    std::optional<base::SocketAddress> listen = cconfig->dns.listen;
+    if (!listen) {
+      if (!client) return Fail("--config: dns.listen is required without --wg-config (userspace mode)");
+      listen = *base::SocketAddress::Parse(client::kDefaultResolver);
+    }
+    // An overlay address (the default 100.96.128.1) lives on the TUN interface.
+    auto ip = base::IpAddress::Parse(listen->IpString());
+    if (client && ip.ok() && cconfig->resource_range.Contains(*ip)) {
+      absl::Status st = client->AddLocalAddress(*ip);
+      if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
+    }
+    auto started = client::DnsService::Start(loop, base::RealClock::Get(), *cconfig, *listen, interface_name);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    dns_service = std::move(*started);
+  }
 
   bool stopping = false;
   auto stop = [&](const char* why) {
     if (stopping) return;
     stopping = true;
     P2P_LOG(kInfo, "client.stopping").Kv("signal", why);
-    client->reset();
+    dns_service.reset();  // the OS's DNS configuration is back before the interface goes
+    client.reset();
     loop.Stop();
   };
   net::SignalWatcher term(loop), intr(loop);

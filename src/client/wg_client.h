@@ -34,6 +34,9 @@ class WgClient {
   ~WgClient();
 
   tunnel::WgTransport& transport() { return *transport_; }
+  // AddLocalAddress assigns one more address (a /32) to the interface, such as the resolver's
+  // 100.96.128.1, so that local sockets can bind it; it goes with the interface.
+  absl::Status AddLocalAddress(const base::IpAddress& address);
   const std::string& interface_name() const { return tun_->name(); }
 
  private:

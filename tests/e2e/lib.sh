@@ -8,6 +8,7 @@ E2E_TMP=$(mktemp -d "/tmp/p2p-e2e-${E2E_ID}-XXXX")
 E2E_NETNS=()
 E2E_PIDS=()
 E2E_FILES=()
+E2E_DIRS=()  # removed (if empty) after E2E_FILES
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -22,6 +23,7 @@ e2e_cleanup() {
   done
   for ns in "${E2E_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   for f in "${E2E_FILES[@]}"; do rm -f "$f"; done
+  for d in "${E2E_DIRS[@]}"; do rmdir "$d" 2>/dev/null; done
   if [ $rc -ne 0 ] && [ -d "$E2E_TMP" ]; then
     for f in "$E2E_TMP"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
   fi
