@@ -10,20 +10,26 @@ cmake --build --preset default -j "$(nproc)"
 
 cat <<'MSG'
 
-p2proxy demo. The full path (browser -> private DNS -> WireGuard -> the site's lwIP -> TLS at
-the site) arrives with issues M1.3-M1.5. What works today, shown now in two network namespaces
-joined by a veth pair (the "internet" between them is 198.18.0.0/24):
+p2proxy demo: the private path, p2proxy at both ends, in three network namespaces.
 
-  ns A: p2proxy-client --wg-config   (userspace WireGuard on a TUN, 100.96.0.2)
-  ns B: wireguard-go                 (the reference userspace implementation, 100.96.0.3)
+  ns C: p2proxy-client   TUN + userspace WireGuard (100.96.0.5), private DNS on 100.96.128.1
+  ns S: p2proxy-site     no listen port: dials out to the client; lwIP serves 100.96.128.20:80
+  ns L: the app          nginx on the site's LAN (198.19.4.2:8080), never exposed
 
-It pings through the tunnel both ways, shows the tunnel with `wg show` against p2proxy's UAPI
-socket, and runs iperf3 both ways.
+`curl http://vault.example.internal/` in C: the name has no public record; the client's
+resolver answers it (nothing leaves the machine for a private name), packets ride WireGuard to
+the site, whose userspace TCP/IP stack accepts the connection and splices it to the app.
+Still to come: TLS terminated at the site with identity checks and audit (M1.5), the server
+(control plane, relay, public mode).
 
 MSG
 export P2P_CLIENT_BIN=$PWD/build/default/daemons/p2proxy-client
+export P2P_SITE_BIN=$PWD/build/default/daemons/p2proxy-site
 export P2P_DEMO_VERBOSE=1
-bash tests/e2e/wg_interop_test.sh initiator
+bash tests/e2e/path_test.sh
 echo
-echo "Throughput, p2proxy pair against wireguard-go pair (5 s each):"
+echo "Private DNS against a stock resolver, interop against wireguard-go, and throughput:"
+bash tests/e2e/dns_test.sh answers 2>&1 | grep -E '^\[' | sed 's/^\[[0-9:]*\] /  /'
+bash tests/e2e/wg_interop_test.sh initiator 2>&1 | tail -n 3 | sed 's/^/  /'
 bench/wg_throughput.sh 5
+bench/dns_qps.sh 5

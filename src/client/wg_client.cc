@@ -88,7 +88,7 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base
 }
 
 absl::Status WgClient::AddLocalAddress(const base::IpAddress& address) {
-  absl::Status st = tun_->AddAddress(address, address.family == base::IpAddress::kV4 ? 32 : 128);
+  absl::Status st = tun_->AddHostAddress(address);
   if (st.ok()) return st;
   return absl::Status(st.code(), absl::StrCat("interface ", tun_->name(), ": address ", address.ToString(),
                                               ": ", st.message()));

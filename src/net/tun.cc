@@ -502,6 +502,26 @@ absl::Status TunDevice::AddAddress(const base::IpAddress& address, int prefix_le
   return req.Transact(what);
 }
 
+absl::Status TunDevice::AddHostAddress(const base::IpAddress& address) {
+  const std::string what = absl::StrCat("tun ", name_, ": add host address ", address.ToString());
+  if (address.family == base::IpAddress::kNone) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": not an IPv4 or IPv6 address"));
+  }
+  ifaddrmsg ifa;
+  std::memset(&ifa, 0, sizeof(ifa));
+  ifa.ifa_family = address.family == base::IpAddress::kV4 ? AF_INET : AF_INET6;
+  ifa.ifa_prefixlen = address.family == base::IpAddress::kV4 ? 32 : 128;
+  ifa.ifa_flags = IFA_F_NODAD;
+  // Host scope: local sockets may bind it, but the kernel never picks it as the source of a
+  // packet to another host, so the interface's own address stays the tunnel's source.
+  ifa.ifa_scope = RT_SCOPE_HOST;
+  ifa.ifa_index = static_cast<uint32_t>(index_);
+  NetlinkRequest req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof(ifa));
+  req.AddAttribute(IFA_LOCAL, address.span());
+  req.AddAttribute(IFA_ADDRESS, address.span());
+  return req.Transact(what);
+}
+
 absl::Status TunDevice::SetUp(bool up) {
   const std::string what = absl::StrCat("tun ", name_, ": set ", up ? "up" : "down");
   ifreq ifr = MakeIfreq(name_);

@@ -91,6 +91,10 @@ class TunDevice final : public DeferredDeletable {
   // IPv6 goes through netlink (RTM_NEWADDR, no duplicate address detection) and adds; an
   // address already there gives AlreadyExists.
   absl::Status AddAddress(const base::IpAddress& address, int prefix_length);
+  // AddHostAddress adds |address| as one more address (a /32 or /128 of host scope, through
+  // netlink), for a local service such as the resolver at 100.96.128.1: it is never chosen as
+  // the source of outgoing packets and leaves the primary address alone.
+  absl::Status AddHostAddress(const base::IpAddress& address);
   // SetUp brings the interface up (or down).
   absl::Status SetUp(bool up);
   // AddRoute routes |prefix| (IPv4 or IPv6) into this interface in the main table (a device

@@ -193,6 +193,7 @@ class UdpSender {
   UdpSender(const UdpSender&) = delete;
   UdpSender& operator=(const UdpSender&) = delete;
   bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
   // error says why the socket could not be made.
   std::string error() const { return std::strerror(error_); }
 
@@ -511,4 +512,35 @@ TEST_CASE("TUN counters move, and a packet the kernel refuses is dropped and cou
   REQUIRE_OK(dev->SetUp(false));
   REQUIRE_FALSE(dev->Write(first));
   REQUIRE(dev->counters().tx_dropped == 3);
+}
+
+// Regression: the client's resolver address (100.96.128.1) once went on through SIOCSIFADDR,
+// which replaced the interface's own address, so tunnel traffic left from the resolver's address
+// and the site dropped it. A host address is added beside the primary and is never a source.
+TEST_CASE("a host address joins the primary one and is never the source of outgoing packets") {
+  PrivateNetns netns;
+  if (!netns.skip_reason().empty()) {
+    WARN(netns.skip_reason());
+    return;
+  }
+  Loop loop;
+  Received received;
+  auto dev = OpenConfigured(loop, &received);
+  const IpAddress host = IpAddress::V4(10, 78, 0, 53);
+  REQUIRE_OK(dev->AddHostAddress(host));
+  REQUIRE(dev->AddHostAddress(host).code() == absl::StatusCode::kAlreadyExists);
+  // The host address is bindable locally.
+  UdpSender bound(AF_INET);
+  REQUIRE(bound.ok());
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  std::memcpy(&sin.sin_addr, host.span().data(), 4);
+  REQUIRE(bind(bound.fd(), reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0);
+  // Traffic to a peer still leaves from the primary address.
+  UdpSender sender(AF_INET);
+  REQUIRE(sender.ok());
+  sender.SendTo(kPeer, 9999, "from the primary address");
+  UdpDatagram got;
+  REQUIRE(loop.RunUntil([&] { return FindUdp(received, kLocal, kPeer, &got); }, kWait));
+  REQUIRE(got.data == "from the primary address");
 }
