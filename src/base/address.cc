@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -123,6 +124,19 @@ bool operator==(const SocketAddress& a, const SocketAddress& b) {
            x->sin6_scope_id == y->sin6_scope_id;
   }
   return true;
+}
+
+bool LooksLikeHostName(absl::string_view host) {
+  if (host.empty()) return false;
+  bool letter = false;
+  for (char c : host) {
+    if (absl::ascii_isalpha(c)) {
+      letter = true;
+    } else if (!absl::ascii_isdigit(c) && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return letter;
 }
 
 }  // namespace p2proxy::base

@@ -46,6 +46,11 @@ struct Datagram {
   SocketAddress addr;
 };
 
+// LooksLikeHostName: letters, digits, dots and dashes with at least one letter. An IPv4
+// literal has no letters and an IPv6 literal has colons, so this matches only what would need
+// DNS; config parsers use it to say "host names are not resolved" rather than "not an address".
+bool LooksLikeHostName(absl::string_view host);
+
 }  // namespace p2proxy::base
 
 #endif  // P2PROXY_BASE_ADDRESS_H_

@@ -591,20 +591,6 @@ absl::Status TranslateJsonError(absl::string_view message, const pb::Descriptor*
                                       absl::StripTrailingAsciiWhitespace(first_line)));
 }
 
-// LooksLikeHostName: letters, digits, dots and dashes with at least one letter; an IP literal
-// never matches, so this only catches what would need DNS.
-bool LooksLikeHostName(absl::string_view host) {
-  bool letter = false;
-  for (char c : host) {
-    if (absl::ascii_isalpha(c)) {
-      letter = true;
-    } else if (!absl::ascii_isdigit(c) && c != '.' && c != '-') {
-      return false;
-    }
-  }
-  return letter;
-}
-
 }  // namespace
 
 absl::Status ConfigError(absl::string_view path, absl::string_view what) {
@@ -717,7 +703,7 @@ absl::StatusOr<base::SocketAddress> ParseHostPort(absl::string_view value, absl:
   }
   auto address = base::SocketAddress::FromIp(host, static_cast<uint16_t>(port));
   if (!address.ok()) {
-    if (LooksLikeHostName(host)) {
+    if (base::LooksLikeHostName(host)) {
       return ConfigError(
           path,
           absl::StrCat(Quote(value), ": host names are not supported yet; use an IP address"));

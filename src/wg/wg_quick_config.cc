@@ -126,21 +126,6 @@ bool ParseFwMark(absl::string_view text, uint32_t* out) {
   return true;
 }
 
-// LooksLikeHostName: letters, digits, dots and dashes with at least one letter. An IPv4 literal
-// has no letters and an IPv6 literal has colons, so this only matches what would need DNS.
-bool LooksLikeHostName(absl::string_view host) {
-  if (host.empty()) return false;
-  bool letter = false;
-  for (char c : host) {
-    if (absl::ascii_isalpha(c)) {
-      letter = true;
-    } else if (!absl::ascii_isdigit(c) && c != '.' && c != '-') {
-      return false;
-    }
-  }
-  return letter;
-}
-
 // Parser holds the state of one ParseWgQuickConfig call.
 class Parser {
  public:
@@ -362,7 +347,7 @@ absl::Status Parser::Value(const KeyInfo& k, absl::string_view value) {
       auto endpoint = base::SocketAddress::Parse(value);
       if (!endpoint.ok()) {
         const size_t colon = value.rfind(':');
-        if (colon != absl::string_view::npos && LooksLikeHostName(value.substr(0, colon))) {
+        if (colon != absl::string_view::npos && base::LooksLikeHostName(value.substr(0, colon))) {
           return KeyError(k, absl::StrCat(Quote(value),
                                           ": host names are not supported yet; use an IP address"));
         }
