@@ -24,6 +24,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/errno_text.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -43,20 +44,9 @@ constexpr absl::string_view kRootHint = "run as root or pass --dns-hook=none";
 // One installed hook per process: a second would back up the first one's resolv.conf.
 std::atomic<bool> g_slot_taken{false};
 
-// strerror_r comes in two flavours (GNU returns the text, XSI fills the buffer); take either.
-[[maybe_unused]] const char* StrErrorText(int /*xsi_result*/, const char* buf) { return buf; }
-[[maybe_unused]] const char* StrErrorText(const char* gnu_result, const char* /*buf*/) {
-  return gnu_result;
-}
-
-std::string ErrnoText(int err) {
-  char buf[128] = {0};
-  return StrErrorText(strerror_r(err, buf, sizeof(buf)), buf);
-}
-
 // FileError turns a failed file operation into "dns hook: <op> <path>: <errno text>; <hint>".
 absl::Status FileError(int err, absl::string_view op, absl::string_view path) {
-  std::string msg = absl::StrCat("dns hook: ", op, " ", path, ": ", ErrnoText(err));
+  std::string msg = absl::StrCat("dns hook: ", op, " ", path, ": ", base::ErrnoText(err));
   switch (err) {
     case EACCES:
     case EPERM:
@@ -781,7 +771,7 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
   if (argv.empty()) return absl::InvalidArgumentError("dns hook: empty command");
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText(errno)));
+    return absl::InternalError(absl::StrCat("pipe: ", base::ErrnoText(errno)));
   }
   ScopedFd read_end(pipe_fds[0]);
   ScopedFd write_end(pipe_fds[1]);
@@ -801,7 +791,7 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
     if (rc == ENOENT) {
       return absl::NotFoundError(absl::StrCat(argv[0], ": not found in PATH"));
     }
-    return absl::InternalError(absl::StrCat("start ", argv[0], ": ", ErrnoText(rc)));
+    return absl::InternalError(absl::StrCat("start ", argv[0], ": ", base::ErrnoText(rc)));
   }
   std::string err;
   char buf[1024];
@@ -817,7 +807,7 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
-      return absl::InternalError(absl::StrCat("wait for ", argv[0], ": ", ErrnoText(errno)));
+      return absl::InternalError(absl::StrCat("wait for ", argv[0], ": ", base::ErrnoText(errno)));
     }
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/errno_text.h"
 #include "base/status_macros.h"
 
 namespace p2proxy::net {
@@ -48,21 +49,10 @@ class ScopedFd {
   int fd_;
 };
 
-// strerror_r comes in two flavours (GNU returns the text, XSI fills the buffer); take either.
-[[maybe_unused]] const char* StrErrorText(int /*xsi_result*/, const char* buf) { return buf; }
-[[maybe_unused]] const char* StrErrorText(const char* gnu_result, const char* /*buf*/) {
-  return gnu_result;
-}
-
-std::string ErrnoText(int err) {
-  char buf[128] = {0};
-  return StrErrorText(strerror_r(err, buf, sizeof(buf)), buf);
-}
-
 // ErrnoStatus turns a failed configuration call into a Status a user can act on: |what| says
 // what was tried, |kernel_says| is the kernel's own explanation (netlink extended ack), if any.
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view kernel_says = {}) {
-  std::string msg = absl::StrCat(what, ": ", ErrnoText(err));
+  std::string msg = absl::StrCat(what, ": ", base::ErrnoText(err));
   if (!kernel_says.empty()) absl::StrAppend(&msg, " (kernel: ", kernel_says, ")");
   switch (err) {
     case EPERM:
@@ -302,12 +292,12 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(Loop& loop, const std
       case ENODEV:
       case ENXIO:
         return absl::FailedPreconditionError(absl::StrCat(
-            "tun: open /dev/net/tun: ", ErrnoText(err),
+            "tun: open /dev/net/tun: ", base::ErrnoText(err),
             "; the kernel has no TUN driver loaded (modprobe tun)"));
       case EPERM:
       case EACCES:
         return absl::PermissionDeniedError(absl::StrCat(
-            "tun: open /dev/net/tun: ", ErrnoText(err),
+            "tun: open /dev/net/tun: ", base::ErrnoText(err),
             "; run as root (or with CAP_NET_ADMIN and access to the device; in a container: "
             "--device /dev/net/tun --cap-add NET_ADMIN)"));
       default:
@@ -326,18 +316,18 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(Loop& loop, const std
     switch (err) {
       case EPERM:
         return absl::PermissionDeniedError(absl::StrCat(
-            what, ": ", ErrnoText(err), "; this needs CAP_NET_ADMIN: run as root or grant the "
+            what, ": ", base::ErrnoText(err), "; this needs CAP_NET_ADMIN: run as root or grant the "
             "capability (setcap cap_net_admin+ep on the binary)"));
       case EBUSY:
         return absl::FailedPreconditionError(
-            absl::StrCat(what, ": ", ErrnoText(err), "; another process has it open"));
+            absl::StrCat(what, ": ", base::ErrnoText(err), "; another process has it open"));
       case EINVAL:
         return absl::InvalidArgumentError(absl::StrCat(
-            what, ": ", ErrnoText(err), "; the name is not valid, or an interface that is not "
+            what, ": ", base::ErrnoText(err), "; the name is not valid, or an interface that is not "
             "a TUN of this kind already has it"));
       case ENFILE:
         return absl::ResourceExhaustedError(
-            absl::StrCat(what, ": ", ErrnoText(err), "; every name of the template is taken"));
+            absl::StrCat(what, ": ", base::ErrnoText(err), "; every name of the template is taken"));
       default:
         return ErrnoStatus(err, what);
     }
@@ -399,7 +389,7 @@ void TunDevice::ReadBatch() {
       // A TUN read fails otherwise only when the device is detached or gone; polling on would
       // spin on the same error.
       ++counters_.rx_errors;
-      P2P_LOG(kError, "tun.read_failed").Kv("name", name_).Kv("error", ErrnoText(err));
+      P2P_LOG(kError, "tun.read_failed").Kv("name", name_).Kv("error", base::ErrnoText(err));
       StopReading();
       break;
     }
@@ -431,7 +421,7 @@ bool TunDevice::Write(base::ByteSpan packet) {
       P2P_LOG_RATELIMITED(write_log_limiter_, kWarn, "tun.write_dropped")
           .Kv("name", name_)
           .Kv("len", packet.size())
-          .Kv("error", err != 0 ? ErrnoText(err) : std::string("short write"));
+          .Kv("error", err != 0 ? base::ErrnoText(err) : std::string("short write"));
     }
     return false;
   }
