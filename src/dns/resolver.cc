@@ -95,11 +95,16 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
     ArmIdle();
     MaybeFinish();
   }
+  void OnWriteDrained() override { MaybeFinish(); }
+  // MaybeFinish ends the session once the client has half-closed and every answer has reached
+  // the kernel: destroying the stream earlier would drop answers still queued in it.
   void MaybeFinish() {
-    if (peer_done_ && in_flight_ == 0) {
+    if (!peer_done_ || in_flight_ != 0) return;
+    if (!shut_down_) {
+      shut_down_ = true;
       stream_->Shutdown();
-      Finish();
     }
+    if (stream_->WriteQueueSize() == 0) Finish();
   }
   void ArmIdle() {
     idle_.Start(owner_.options_.tcp_idle_timeout, [this] {
@@ -108,7 +113,7 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
     });
   }
   // Finish hands the session back to the resolver, which destroys it on a later turn (the
-  // stream's callbacks may be on the stack); Shutdown above lets queued answers drain first.
+  // stream's callbacks may be on the stack).
   void Finish() {
     if (!alive_) return;
     alive_.reset();
@@ -123,6 +128,7 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
   std::vector<uint8_t> buffer_;
   size_t in_flight_ = 0;
   bool peer_done_ = false;
+  bool shut_down_ = false;
   // alive_ is shared (weakly) with the pending answers' callbacks: they may outlive the session.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

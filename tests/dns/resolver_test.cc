@@ -244,3 +244,34 @@ TEST_CASE("resolver: an upstream that never answers gives SERVFAIL") {
   REQUIRE(m.header.rcode == kRcodeServFail);
   REQUIRE(rig.resolver->counters().servfail == 1);
 }
+
+// A client that sends its query and half-closes still gets the answer: the session ends only
+// once its answers have left the stream.
+TEST_CASE("resolver: a TCP client that half-closes after its query still gets the answer") {
+  Rig rig;
+  for (int round = 0; round < 20; ++round) {
+    std::unique_ptr<net::TcpStream> tcp;
+    net::TcpStream::Connect(rig.loop, rig.resolver->local_address(),
+                            [&](absl::StatusOr<std::unique_ptr<net::TcpStream>> s) { tcp = std::move(*s); });
+    REQUIRE(rig.loop.RunUntil([&] { return tcp != nullptr; }, absl::Seconds(10)));
+    struct Reader : net::StreamHandler {
+      void OnData(base::ByteSpan d) override { bytes.insert(bytes.end(), d.begin(), d.end()); }
+      void OnEnd() override { ended = true; }
+      void OnError(const absl::Status&) override { ended = true; }
+      std::vector<uint8_t> bytes;
+      bool ended = false;
+    } reader;
+    tcp->SetHandler(&reader);
+    auto q = Query(static_cast<uint16_t>(100 + round), round % 2 ? "vault.example.internal" : "missing.example.internal",
+                   kTypeTxt);
+    std::vector<uint8_t> framed = {static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
+    framed.insert(framed.end(), q.begin(), q.end());
+    tcp->Write(framed);
+    tcp->Shutdown();
+    REQUIRE(rig.loop.RunUntil([&] { return reader.ended; }, absl::Seconds(10)));
+    REQUIRE(reader.bytes.size() > 2);
+    Message m;
+    REQUIRE(ParseMessage(base::ByteSpan(reader.bytes.data() + 2, reader.bytes.size() - 2), &m) == ParseError::kOk);
+    REQUIRE(m.header.id == 100 + round);
+  }
+}

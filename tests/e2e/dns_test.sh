@@ -86,8 +86,8 @@ expect_status() {  # NAME TYPE STATUS ANSWERS [dig options...]
   shift 4
   local out
   out=$(digc "$@" "$name" "$type") || fail "dig $name $type failed"
-  echo "$out" | grep -q "status: $status," || fail "dig $name $type: want $status: $out"
-  echo "$out" | grep -q "ANSWER: $answers," || fail "dig $name $type: want $answers answers: $out"
+  grep -q "status: $status," <<<"$out" || fail "dig $name $type: want $status: $out"
+  grep -q "ANSWER: $answers," <<<"$out" || fail "dig $name $type: want $answers answers: $out"
   log "dig $* $name $type -> $status, $answers answers"
 }
 
@@ -103,8 +103,11 @@ answers() {
   expect_status missing.example.internal TXT NXDOMAIN 0 +tcp
   expect_status vault.example.internal ANY NOERROR 1
   # EDNS0: dig sends OPT by default and must get OPT back; without it, no OPT.
-  digc vault.example.internal A | grep -q "EDNS: version: 0" || fail "no OPT in the answer to an EDNS query"
-  if digc +noedns vault.example.internal A | grep -q "EDNS:"; then fail "OPT in the answer to a query without EDNS"; fi
+  # (grep reads captured text: with pipefail, `dig | grep -q` can fail when grep exits first.)
+  out=$(digc vault.example.internal A) || fail "dig (EDNS) failed"
+  grep -q "EDNS: version: 0" <<<"$out" || fail "no OPT in the answer to an EDNS query: $out"
+  out=$(digc +noedns vault.example.internal A) || fail "dig +noedns failed"
+  if grep -q "EDNS:" <<<"$out"; then fail "OPT in the answer to a query without EDNS: $out"; fi
   log "EDNS0 query answered with OPT; plain query without"
   got=$(digc +short -x 100.96.128.20) || fail "dig -x failed"
   [ "$got" = "vault.example.internal." ] || fail "PTR 100.96.128.20: got '$got'"

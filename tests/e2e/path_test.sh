@@ -70,10 +70,10 @@ say "dig vault.example.internal -> $ans (answered inside the client, resolver 10
 wait_until 20 "the site dialled in (handshake)" sh -c "ip netns exec '$C' wg show '$wgif' latest-handshakes | awk '{exit !(\$2 > 0)}'"
 say "the site dialled out to the client: $(in_c wg show "$wgif" endpoints | awk '{print $2}') (the site has no listen port)"
 page=$(in_c curl -sS --max-time 10 http://vault.example.internal/ 2>"$E2E_TMP/curl.err") || fail "curl http://vault.example.internal/: $(cat "$E2E_TMP/curl.err")"
-echo "$page" | grep -q "vault: the private app behind the site ($E2E_ID)" || fail "wrong page: $page"
+grep -q "vault: the private app behind the site ($E2E_ID)" <<<"$page" || fail "wrong page: $page"
 say "curl http://vault.example.internal/ -> $page"
 listening=$(ip netns exec "$S" ss -lntup | grep -F "pid=$SITE_PID," || true)
-if echo "$listening" | grep -q '^tcp'; then fail "the site listens on TCP: $listening"; fi
+if grep -q '^tcp' <<<"$listening"; then fail "the site listens on TCP: $listening"; fi
 say "ss -lntup in the site's namespace, p2proxy-site's listeners: ${listening:-none}"
 kill -TERM "$CLIENT_PID"
 wait_until 10 "client stopped" sh -c "! kill -0 $CLIENT_PID 2>/dev/null"

@@ -120,7 +120,7 @@ site_stat() {
 check_no_listeners() {
   local out
   out=$(ip netns exec "$S" ss -lntup | grep -F "pid=$SITE_PID," || true)
-  if echo "$out" | grep -q '^tcp'; then fail "p2proxy-site has a listening TCP socket: $out"; fi
+  if grep -q '^tcp' <<<"$out"; then fail "p2proxy-site has a listening TCP socket: $out"; fi
   log "ss -lntup in the site's namespace, p2proxy-site's entries: ${out:-none}"
 }
 

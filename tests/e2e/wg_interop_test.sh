@@ -72,7 +72,7 @@ check_wg_show() {
   [ -n "$hs" ] && [ "$hs" -gt 0 ] || fail "wg show $ours: no latest handshake ($hs)"
   read -r _ rx tx < <(ip netns exec "$A" wg show "$ours" transfer)
   [ "$rx" -gt 0 ] && [ "$tx" -gt 0 ] || fail "wg show $ours: transfer rx=$rx tx=$tx"
-  ip netns exec "$A" wg show "$ours" peers | grep -qx "$pub_b" || fail "wg show: peer missing"
+  grep -qx "$pub_b" <<<"$(ip netns exec "$A" wg show "$ours" peers)" || fail "wg show: peer missing"
   log "wg show $ours: handshake at $hs, rx=$rx tx=$tx"
   if [ -n "${P2P_DEMO_VERBOSE:-}" ]; then
     echo "\$ ip netns exec A wg show $ours"
@@ -108,14 +108,14 @@ case "$scenario" in
     start_wireguard_go 51820 with_endpoint
     wait_until 15 "ping B->A (wireguard-go initiates)" ping_ok "$B" 100.96.0.2
     ping_ok "$A" 100.96.0.3 || fail "ping A->B after B initiated"
-    ip netns exec "$A" wg show "$ours" endpoints | grep -q "198.18.0.2:51820" || fail "we did not learn B's endpoint"
+    grep -q "198.18.0.2:51820" <<<"$(ip netns exec "$A" wg show "$ours" endpoints)" || fail "we did not learn B's endpoint"
     check_wg_show
     ;;
   psk)
     start_wireguard_go 51820
     start_ours with_endpoint
     wait_until 15 "ping A->B with a preshared key" ping_ok "$A" 100.96.0.3
-    ip netns exec "$A" wg show "$ours" preshared-keys | grep -q "$psk" || fail "wg show does not report the psk"
+    grep -q "$psk" <<<"$(ip netns exec "$A" wg show "$ours" preshared-keys)" || fail "wg show does not report the psk"
     ;;
   keepalive)
     start_wireguard_go 51820
@@ -131,7 +131,7 @@ case "$scenario" in
     wait_until 15 "tunnel up" ping_ok "$A" 100.96.0.3
     ip netns exec "$B" wg set "$theirs" listen-port 51999
     wait_until 15 "ping B->A from the new port" ping_ok "$B" 100.96.0.2
-    ip netns exec "$A" wg show "$ours" endpoints | grep -q "198.18.0.2:51999" || fail "we did not follow the new port"
+    grep -q "198.18.0.2:51999" <<<"$(ip netns exec "$A" wg show "$ours" endpoints)" || fail "we did not follow the new port"
     ping_ok "$A" 100.96.0.3 || fail "ping A->B after roaming"
     ;;
   restart)
@@ -149,9 +149,9 @@ case "$scenario" in
     start_ours with_endpoint
     extra=$(wg genkey | wg pubkey)
     ip netns exec "$A" wg set "$ours" peer "$extra" allowed-ips 100.96.0.9/32 persistent-keepalive 0
-    ip netns exec "$A" wg show "$ours" allowed-ips | grep -q "$extra.*100.96.0.9/32" || fail "added peer not shown"
+    grep -q "$extra.*100.96.0.9/32" <<<"$(ip netns exec "$A" wg show "$ours" allowed-ips)" || fail "added peer not shown"
     ip netns exec "$A" wg set "$ours" peer "$extra" remove
-    if ip netns exec "$A" wg show "$ours" peers | grep -q "$extra"; then fail "removed peer still shown"; fi
+    if grep -q "$extra" <<<"$(ip netns exec "$A" wg show "$ours" peers)"; then fail "removed peer still shown"; fi
     wait_until 15 "the original peer still works" ping_ok "$A" 100.96.0.3
     # A set that cannot be carried out reports an error to wg (a port already taken).
     bg "$A" udp-squatter socat -u UDP4-RECV:51900 /dev/null
@@ -160,9 +160,9 @@ case "$scenario" in
       fail "wg set listen-port onto a taken port succeeded"
     fi
     log "wg set on a taken port: $(cat "$E2E_TMP/wgset.err")"
-    ip netns exec "$A" wg show "$ours" listen-port | grep -qx 51820 || fail "listen port changed anyway"
+    grep -qx 51820 <<<"$(ip netns exec "$A" wg show "$ours" listen-port)" || fail "listen port changed anyway"
     ip netns exec "$A" wg set "$ours" listen-port 51901
-    ip netns exec "$A" wg show "$ours" listen-port | grep -qx 51901 || fail "listen port not moved to 51901"
+    grep -qx 51901 <<<"$(ip netns exec "$A" wg show "$ours" listen-port)" || fail "listen port not moved to 51901"
     ;;
   *) fail "unknown scenario $scenario" ;;
 esac
