@@ -66,8 +66,8 @@ class Resolver {
 
   // Reply delivers one response message (without TCP's length prefix).
   using Reply = absl::AnyInvocable<void(std::vector<uint8_t>)>;
-  // HandleQuery answers one message from a client; |max_udp| is 0 for TCP. Public so that a
-  // userspace-stack transport can feed it too.
+  // HandleQuery answers one message from a client; |over_tcp| lifts the UDP size limit.
+  // Public so that a userspace-stack transport can feed it too.
   void HandleQuery(base::ByteSpan wire, bool over_tcp, Reply reply);
 
  private:

@@ -107,6 +107,32 @@ std::string FirstA(const Message& m) {
   return "";
 }
 
+// Reader keeps what a TCP connection to the resolver sends back.
+struct Reader : net::StreamHandler {
+  void OnData(base::ByteSpan d) override { bytes.insert(bytes.end(), d.begin(), d.end()); }
+  void OnEnd() override { ended = true; }
+  void OnError(const absl::Status&) override { ended = true; }
+  std::vector<uint8_t> bytes;
+  bool ended = false;
+};
+
+// ConnectTcp opens a TCP connection to the rig's resolver, read by |reader|.
+std::unique_ptr<net::TcpStream> ConnectTcp(Rig& rig, Reader& reader) {
+  std::unique_ptr<net::TcpStream> tcp;
+  net::TcpStream::Connect(rig.loop, rig.resolver->local_address(),
+                          [&](absl::StatusOr<std::unique_ptr<net::TcpStream>> s) { tcp = std::move(*s); });
+  REQUIRE(rig.loop.RunUntil([&] { return tcp != nullptr; }, absl::Seconds(10)));
+  tcp->SetHandler(&reader);
+  return tcp;
+}
+
+// Frame appends |q| with TCP's two-byte length prefix (RFC 1035 §4.2.2).
+void Frame(const std::vector<uint8_t>& q, std::vector<uint8_t>* out) {
+  out->push_back(static_cast<uint8_t>(q.size() >> 8));
+  out->push_back(static_cast<uint8_t>(q.size()));
+  out->insert(out->end(), q.begin(), q.end());
+}
+
 }  // namespace
 
 TEST_CASE("resolver: a private name is answered locally over UDP, with the query's id and case") {
@@ -174,24 +200,11 @@ TEST_CASE("resolver: an answer too big for 512 bytes is truncated over UDP and w
   REQUIRE(m.edns.has_value());
 
   // TCP: two pipelined queries in one write, each framed; both come back whole.
-  std::unique_ptr<net::TcpStream> tcp;
-  net::TcpStream::Connect(rig.loop, rig.resolver->local_address(),
-                          [&](absl::StatusOr<std::unique_ptr<net::TcpStream>> s) { tcp = std::move(*s); });
-  REQUIRE(rig.loop.RunUntil([&] { return tcp != nullptr; }, absl::Seconds(10)));
-  struct Reader : net::StreamHandler {
-    void OnData(base::ByteSpan d) override { bytes.insert(bytes.end(), d.begin(), d.end()); }
-    void OnEnd() override { ended = true; }
-    void OnError(const absl::Status&) override { ended = true; }
-    std::vector<uint8_t> bytes;
-    bool ended = false;
-  } reader;
-  tcp->SetHandler(&reader);
+  Reader reader;
+  auto tcp = ConnectTcp(rig, reader);
   std::vector<uint8_t> framed;
   for (uint16_t id : {21, 22}) {
-    auto q = Query(id, id == 21 ? "big.example.com" : "vault.example.internal", kTypeA);
-    framed.push_back(static_cast<uint8_t>(q.size() >> 8));
-    framed.push_back(static_cast<uint8_t>(q.size()));
-    framed.insert(framed.end(), q.begin(), q.end());
+    Frame(Query(id, id == 21 ? "big.example.com" : "vault.example.internal", kTypeA), &framed);
   }
   tcp->Write(framed);
   std::vector<Message> got;
@@ -250,22 +263,12 @@ TEST_CASE("resolver: an upstream that never answers gives SERVFAIL") {
 TEST_CASE("resolver: a TCP client that half-closes after its query still gets the answer") {
   Rig rig;
   for (int round = 0; round < 20; ++round) {
-    std::unique_ptr<net::TcpStream> tcp;
-    net::TcpStream::Connect(rig.loop, rig.resolver->local_address(),
-                            [&](absl::StatusOr<std::unique_ptr<net::TcpStream>> s) { tcp = std::move(*s); });
-    REQUIRE(rig.loop.RunUntil([&] { return tcp != nullptr; }, absl::Seconds(10)));
-    struct Reader : net::StreamHandler {
-      void OnData(base::ByteSpan d) override { bytes.insert(bytes.end(), d.begin(), d.end()); }
-      void OnEnd() override { ended = true; }
-      void OnError(const absl::Status&) override { ended = true; }
-      std::vector<uint8_t> bytes;
-      bool ended = false;
-    } reader;
-    tcp->SetHandler(&reader);
-    auto q = Query(static_cast<uint16_t>(100 + round), round % 2 ? "vault.example.internal" : "missing.example.internal",
-                   kTypeTxt);
-    std::vector<uint8_t> framed = {static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
-    framed.insert(framed.end(), q.begin(), q.end());
+    Reader reader;
+    auto tcp = ConnectTcp(rig, reader);
+    std::vector<uint8_t> framed;
+    Frame(Query(static_cast<uint16_t>(100 + round), round % 2 ? "vault.example.internal" : "missing.example.internal",
+                kTypeTxt),
+          &framed);
     tcp->Write(framed);
     tcp->Shutdown();
     REQUIRE(rig.loop.RunUntil([&] { return reader.ended; }, absl::Seconds(10)));
