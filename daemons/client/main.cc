@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/malloc_tune.h"
 #include "client/client_config.h"
 #include "client/dns_service.h"
 #include "client/wg_client.h"
@@ -72,6 +73,7 @@ std::string DefaultInterface(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  p2proxy::base::TuneMallocForThroughput();
   using namespace p2proxy;
   absl::SetProgramUsageMessage(
       "the p2proxy client.\n\n"
