@@ -10,7 +10,21 @@ UdpRelay::UdpRelay(net::Loop& loop, const base::SocketAddress& target, absl::Dur
     : loop_(loop), target_(target), idle_timeout_(idle_timeout), max_sessions_(max_sessions),
       reply_(std::move(reply)), sweep_timer_(loop) {}
 
-UdpRelay::~UdpRelay() = default;
+UdpRelay::~UdpRelay() {
+  for (const auto& [key, session] : sessions_) ReportEnd(key, *session);
+}
+
+void UdpRelay::ReportEnd(const Key& key, const Session& session) {
+  if (!session_end_) return;
+  SessionStats st;
+  st.client = session.client;
+  st.client_port = key.second;
+  st.bytes_in = session.bytes_in;
+  st.bytes_out = session.bytes_out;
+  st.started_ms = session.started_ms;
+  st.duration_ms = session.last_active_ms - session.started_ms;
+  session_end_(st);
+}
 
 void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, uint16_t client_port) {
   const Key key{client.v4(), client_port};
@@ -35,7 +49,10 @@ void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, ui
               ++counters_.foreign_dropped;
               continue;
             }
-            if (s != sessions_.end()) s->second->last_active_ms = loop_.NowMs();
+            if (s != sessions_.end()) {
+              s->second->last_active_ms = loop_.NowMs();
+              s->second->bytes_out += d.data.size();
+            }
             ++counters_.to_client;
             reply_(d.data, client, key.second);
           }
@@ -47,6 +64,8 @@ void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, ui
     }
     auto session = std::make_unique<Session>();
     session->socket = std::move(*sock);
+    session->started_ms = loop_.NowMs();
+    session->client = client;
     it = sessions_.emplace(key, std::move(session)).first;
     ++counters_.sessions_opened;
     if (!sweep_timer_.active()) {
@@ -54,6 +73,7 @@ void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, ui
     }
   }
   it->second->last_active_ms = loop_.NowMs();
+  it->second->bytes_in += data.size();
   ++counters_.to_target;
   it->second->socket->Send(target_, data);
 }
@@ -64,6 +84,7 @@ void UdpRelay::Sweep() {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (now - it->second->last_active_ms >= idle) {
       // The socket's own callback is not running now (we are in a timer), so it can go.
+      ReportEnd(it->first, *it->second);
       it = sessions_.erase(it);
       ++counters_.sessions_expired;
     } else {

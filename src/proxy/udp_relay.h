@@ -32,9 +32,24 @@ class UdpRelay {
     uint64_t foreign_dropped = 0;   // datagrams to a session socket from other than the target
   };
 
+  // SessionStats describes a session that ended (expired, or the relay went away).
+  struct SessionStats {
+    base::IpAddress client;
+    uint16_t client_port = 0;
+    uint64_t bytes_in = 0;   // client -> target, payload bytes
+    uint64_t bytes_out = 0;  // target -> client
+    uint64_t started_ms = 0;  // loop time
+    uint64_t duration_ms = 0;
+  };
+  using SessionEndFn = absl::AnyInvocable<void(const SessionStats&)>;
+
   UdpRelay(net::Loop& loop, const base::SocketAddress& target, absl::Duration idle_timeout,
            size_t max_sessions, ReplyFn reply);
+  // ~UdpRelay ends every session, reporting each to the session-end callback.
   ~UdpRelay();
+
+  // SetSessionEnd installs a callback run once per session when it ends (for audit).
+  void SetSessionEnd(SessionEndFn fn) { session_end_ = std::move(fn); }
 
   // FromClient forwards one datagram from a client to the target.
   void FromClient(base::ByteSpan data, const base::IpAddress& client, uint16_t client_port);
@@ -45,15 +60,21 @@ class UdpRelay {
   struct Session {
     std::unique_ptr<net::UdpSocket> socket;
     uint64_t last_active_ms = 0;
+    base::IpAddress client;
+    uint64_t started_ms = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
   };
   using Key = std::pair<uint32_t, uint16_t>;  // client IPv4 (host order), port
   void Sweep();
+  void ReportEnd(const Key& key, const Session& session);
 
   net::Loop& loop_;
   base::SocketAddress target_;
   absl::Duration idle_timeout_;
   size_t max_sessions_;
   ReplyFn reply_;
+  SessionEndFn session_end_;
   std::map<Key, std::unique_ptr<Session>> sessions_;
   net::Timer sweep_timer_;
   Counters counters_;
