@@ -34,8 +34,8 @@ stop_tunnel() {
 site_up() {
   cat > "$E2E_TMP/site.json" <<JSON
 {"wireguard": {"private_key": "$key_s", "listen_port": 51820, "address": "100.96.0.10"},
- "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"]}],
- "resources": [{"name": "iperf", "address": "100.96.128.23", "port": 5201, "protocol": "tcp", "target": "198.19.1.2:5201"}]}
+ "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"], "user": "tester"}],
+ "resources": [{"name": "iperf", "address": "100.96.128.23", "port": 5201, "protocol": "tcp", "target": "198.19.1.2:5201", "access": {"users": ["tester"]}}]}
 JSON
   bg "$S" "site-$1" "$SITE" --config="$E2E_TMP/site.json" --log-level=warn
   TUNNEL_PIDS+=("$BG_PID")

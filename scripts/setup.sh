@@ -31,8 +31,9 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables iputils-ping procps psmisc wireguard-go wireguard-tools iperf3 curl dnsutils
   openssl openssh-server openssh-client socat netcat-openbsd tcpdump dnsmasq nginx-light
+  python3 chromium
 )
-demo_pkgs=(dnsperf)
+demo_pkgs=(dnsperf nghttp2-client)
 
 want=("${build_pkgs[@]}")
 modes=("$@")

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/malloc_tune.h"
 #include "net/loop.h"
 #include "net/signal.h"
 #include "site/site.h"
@@ -22,8 +23,10 @@
 
 ABSL_FLAG(std::string, config, "",
           "Static configuration (JSON; schema: src/site/site_config.proto): the site's WireGuard "
-          "key, node address and optional listen port, its peers, and its resources (address, "
-          "port, tcp|udp, target host:port). Required.");
+          "key, node address and optional listen port, its peers (with the user and roles each "
+          "key stands for), its resources (address, port, tcp|udp|https, target host:port, "
+          "access; for https the host names, certificate and key files) and audit_log. "
+          "Required.");
 ABSL_FLAG(bool, uapi, false,
           "Serve the WireGuard UAPI on a local unix socket (UAPI_DIR/NAME.sock) so `wg show NAME` "
           "works. No network port is opened either way.");
@@ -41,13 +44,19 @@ int Fail(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  p2proxy::base::TuneMallocForThroughput();
   using namespace p2proxy;
   absl::SetProgramUsageMessage(
       "the p2proxy site connector.\n\n"
       "  p2proxy-site --config=/etc/p2proxy/site.json\n\n"
       "Accepts connections for its resources' overlay addresses inside a userspace TCP/IP "
       "stack, reached only through WireGuard, and forwards them to targets on the local network. "
-      "It opens no listening port on the host. SIGTERM or SIGINT stops it.");
+      "It opens no listening port on the host. https resources end TLS here with their own "
+      "certificate and proxy each request to the target as HTTP/1.1; every connection and "
+      "request is checked against the resource's access rules (deny by default) and written to "
+      "the audit log as one JSON line.\n\n"
+      "Signals: SIGTERM or SIGINT stops it; SIGHUP rereads the https certificate and key files "
+      "(connections already open keep theirs); SIGUSR1 logs counters.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "daemons/"); };
   usage.contains_helpshort_flags = usage.contains_help_flags;
@@ -98,7 +107,10 @@ int main(int argc, char** argv) {
     s->reset();
     loop.Stop();
   };
-  net::SignalWatcher term(loop), intr(loop), usr1(loop);
+  net::SignalWatcher term(loop), intr(loop), usr1(loop), hup(loop);
+  (void)hup.Watch(SIGHUP, [&] {
+    if (*s) (void)(*s)->ReloadCertificates();
+  });
   // SIGUSR1 logs the counters (until the metrics listener exists).
   (void)usr1.Watch(SIGUSR1, [&] {
     if (!*s) return;
@@ -110,6 +122,7 @@ int main(int argc, char** argv) {
         .Kv("tcp_completed", c.tcp_completed)
         .Kv("tcp_failed", c.tcp_failed)
         .Kv("tcp_target_failed", c.tcp_target_failed)
+        .Kv("denied", c.denied)
         .Kv("active", (*s)->active_connections())
         .Kv("bytes_to_targets", c.bytes_to_targets)
         .Kv("bytes_from_targets", c.bytes_from_targets)

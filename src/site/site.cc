@@ -1,9 +1,15 @@
 // site.cc: Site.
 #include "site/site.h"
 
+#include <openssl/mem.h>
+
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "base/log.h"
 #include "crypto/keys.h"
 #include "net/tcp.h"
@@ -13,9 +19,11 @@ namespace p2proxy::site {
 
 Site::~Site() {
   *alive_ = false;
+  sessions_.clear();
   splices_.clear();
   dialing_.clear();
   udp_.clear();
+  https_.clear();
   tcp_listeners_.clear();
   uapi_.reset();
   stack_.reset();
@@ -26,7 +34,11 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
                                                    const SiteConfig& config, const Options& options) {
   std::unique_ptr<Site> s(new Site(loop));
   Site* self = s.get();
+  s->clock_ = &clock;
   s->resources_ = config.resources;
+  auto audit = http::AuditLog::Open(loop, config.audit_log);
+  if (!audit.ok()) return audit.status();
+  s->audit_ = std::move(*audit);
 
   tunnel::WgTransport::Options topts;
   topts.listen_port = config.wireguard.listen_port;
@@ -58,12 +70,48 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
     pc.allowed_ips = p.allowed_ips;
     auto added = dev.AddPeer(pc);
     if (!added.ok()) return added.status();
+    http::Identity id;
+    id.peer_key = crypto::KeyToBase64(p.public_key);
+    id.user = p.user;
+    id.roles = p.roles;
+    s->identities_[*added] = std::move(id);
   }
 
+  s->https_.resize(s->resources_.size());
   for (size_t i = 0; i < s->resources_.size(); ++i) {
     const SiteResource& r = s->resources_[i];
     s->stack_->Serve(base::IpPrefix::Make(r.address, 32));
-    if (r.protocol == Protocol::kTcp) {
+    if (r.access.grant.users.empty() && r.access.grant.roles.empty()) {
+      P2P_LOG(kWarn, "site.resource_closed")
+          .Kv("name", r.name)
+          .Kv("why", "its access lists no users or roles, so every connection is refused");
+    }
+    if (r.protocol == Protocol::kHttps) {
+      auto h = std::make_unique<HttpsResource>();
+      h->config = &r;
+      P2P_RETURN_IF_ERROR(s->LoadCertificate(*h));
+      http::ReverseProxyOptions popts;
+      popts.upstream = r.target;
+      h->proxy = std::make_unique<http::ReverseProxy>(
+          loop, clock, popts,
+          [self](std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
+                 std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
+            self->SpliceUpgraded(std::move(client), std::move(client_pending), std::move(upstream),
+                                 std::move(upstream_pending));
+          });
+      s->https_[i] = std::move(h);
+      std::vector<std::pair<uint16_t, HttpsSession::Mode>> ports = {{r.port, HttpsSession::Mode::kHttps}};
+      if (r.redirect_port != 0) ports.emplace_back(r.redirect_port, HttpsSession::Mode::kRedirect);
+      for (auto [port, mode] : ports) {
+        auto l = s->stack_->ListenTcp(
+            r.address, port,
+            [self, i, mode = mode](std::unique_ptr<net::Stream> conn, const base::IpAddress& peer, uint16_t peer_port) {
+              self->OnAcceptHttps(i, mode, std::move(conn), peer, peer_port);
+            });
+        if (!l.ok()) return absl::Status(l.status().code(), absl::StrCat("resource ", r.name, ": ", l.status().message()));
+        s->tcp_listeners_.push_back(std::move(*l));
+      }
+    } else if (r.protocol == Protocol::kTcp) {
       auto l = s->stack_->ListenTcp(r.address, r.port,
                                     [self, i](std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
                                               uint16_t peer_port) {
@@ -79,9 +127,29 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
           [ur](base::ByteSpan data, const base::IpAddress& client, uint16_t port) {
             ur->endpoint->SendTo(data, client, port);
           });
+      u->relay->SetSessionEnd([self, i](const proxy::UdpRelay::SessionStats& st) {
+        const uint64_t now_ms = self->loop_.NowMs();
+        const absl::Time started = absl::Now() - absl::Milliseconds(now_ms - st.started_ms);
+        self->AuditConnection(self->resources_[i], self->PeerOf(st.client, st.client_port), started, st.bytes_in,
+                              st.bytes_out, true, "");
+      });
       auto ep = s->stack_->BindUdp(r.address, r.port,
-                                   [ur](base::ByteSpan data, const base::IpAddress& from, uint16_t port) {
-                                     ur->relay->FromClient(data, from, port);
+                                   [self, i, ur](base::ByteSpan data, const base::IpAddress& from, uint16_t port) {
+                                     // Deny by default, per datagram; a refused flow is audited once.
+                                     const SiteResource& res = self->resources_[i];
+                                     const wg::Peer* p = self->transport_->device().allowed_ips().Lookup(from);
+                                     auto id = p ? self->identities_.find(p) : self->identities_.end();
+                                     if (id != self->identities_.end() && http::Matches(res.access.grant, id->second)) {
+                                       ur->relay->FromClient(data, from, port);
+                                       return;
+                                     }
+                                     ++self->counters_.denied;
+                                     if (self->udp_denied_seen_.size() < 4096 &&
+                                         self->udp_denied_seen_.emplace(from.v4(), port).second) {
+                                       const PeerContext peer = self->PeerOf(from, port);
+                                       self->AuditConnection(res, peer, absl::Now(), data.size(), 0, false,
+                                                             http::CheckConnection(res.access, peer.identity).reason);
+                                     }
                                    });
       if (!ep.ok()) return absl::Status(ep.status().code(), absl::StrCat("resource ", r.name, ": ", ep.status().message()));
       u->endpoint = std::move(*ep);
@@ -90,7 +158,7 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
     P2P_LOG(kInfo, "site.resource")
         .Kv("name", r.name)
         .Kv("address", absl::StrCat(r.address.ToString(), ":", r.port))
-        .Kv("protocol", r.protocol == Protocol::kTcp ? "tcp" : "udp")
+        .Kv("protocol", ProtocolName(r.protocol))
         .Kv("target", r.target.ToString());
   }
 
@@ -131,9 +199,139 @@ void Site::InputPending() {
   stack_->Input(absl::MakeConstSpan(in_batch_.data(), n));
 }
 
+PeerContext Site::PeerOf(const base::IpAddress& addr, uint16_t port) const {
+  PeerContext peer;
+  peer.address = addr.ToString();
+  peer.port = port;
+  // The device accepted this packet only because its source is inside the sending peer's
+  // allowed IPs (cryptokey routing), so the source names the peer.
+  const wg::Peer* p = transport_->device().allowed_ips().Lookup(addr);
+  if (p != nullptr) {
+    auto it = identities_.find(p);
+    if (it != identities_.end()) peer.identity = it->second;
+  }
+  return peer;
+}
+
+void Site::AuditConnection(const SiteResource& r, const PeerContext& peer, absl::Time started, uint64_t in,
+                           uint64_t out, bool allowed, std::string reason) {
+  http::AuditEvent e;
+  e.time = started;
+  e.kind = std::string(ProtocolName(r.protocol));
+  e.resource = r.name;
+  e.peer_key = peer.identity.peer_key;
+  e.peer = absl::StrCat(peer.address, ":", peer.port);
+  e.user = peer.identity.user;
+  e.roles = absl::StrJoin(peer.identity.roles, ",");
+  e.bytes_in = in;
+  e.bytes_out = out;
+  e.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started);
+  e.allowed = allowed;
+  e.reason = std::move(reason);
+  audit_->Write(e);
+}
+
+bool Site::Admit(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer) {
+  const http::AccessDecision d = http::CheckConnection(r.access, peer.identity);
+  if (d.allowed) return true;
+  ++counters_.denied;
+  P2P_LOG(kInfo, "site.denied")
+      .Kv("resource", r.name)
+      .Kv("peer", absl::StrCat(peer.address, ":", peer.port))
+      .Kv("user", peer.identity.user)
+      .Kv("reason", d.reason);
+  AuditConnection(r, peer, absl::Now(), 0, 0, false, d.reason);
+  // Reset, not a graceful close: the peer learns at once that it was refused. We are inside
+  // lwIP's accept callback, which still holds the pcb, so the reset waits for the next turn.
+  std::shared_ptr<net::Stream> held(std::move(conn));
+  loop_.Post([held] { static_cast<stack::LwipTcpStream*>(held.get())->Abort(); });
+  return false;
+}
+
+void Site::OnAcceptHttps(size_t index, HttpsSession::Mode mode, std::unique_ptr<net::Stream> conn,
+                         const base::IpAddress& peer, uint16_t peer_port) {
+  ++counters_.tcp_accepted;
+  const SiteResource& r = resources_[index];
+  PeerContext who = PeerOf(peer, peer_port);
+  if (!Admit(r, conn, who)) return;
+  auto session = std::make_unique<HttpsSession>(loop_, *https_[index], *audit_, mode, std::move(conn),
+                                                std::move(who), [this](HttpsSession* done) {
+                                                  auto it = sessions_.find(done);
+                                                  if (it == sessions_.end()) return;
+                                                  loop_.DeferDelete(std::move(it->second));
+                                                  sessions_.erase(it);
+                                                });
+  HttpsSession* raw = session.get();
+  sessions_.emplace(raw, std::move(session));
+  raw->Start();
+}
+
+absl::Status Site::LoadCertificate(HttpsResource& h) {
+  const SiteResource& r = *h.config;
+  auto read = [&r](const std::string& path, const char* field) -> absl::StatusOr<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("resource ", r.name, ": ", field, ": cannot read ", path));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  P2P_ASSIGN_OR_RETURN(std::string chain, read(r.certificate_file, "certificate_file"));
+  P2P_ASSIGN_OR_RETURN(std::string key, read(r.key_file, "key_file"));
+  auto cert = tls::ServerCertificate::FromPem(chain, key, tls::ServerTlsOptions{});
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", r.certificate_file, ": ",
+                                                   cert.status().message()));
+  }
+  for (const auto& name : r.hostnames) {
+    absl::Status put = h.certs.Put(name, *cert);
+    if (!put.ok()) return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", put.message()));
+  }
+  if (r.default_certificate) h.certs.SetDefault(*cert);
+  return absl::OkStatus();
+}
+
+absl::Status Site::ReloadCertificates() {
+  absl::Status first;
+  for (auto& h : https_) {
+    if (!h) continue;
+    absl::Status st = LoadCertificate(*h);
+    if (st.ok()) {
+      P2P_LOG(kInfo, "site.certificate_reload").Kv("resource", h->config->name).Kv("result", "ok");
+    } else {
+      P2P_LOG(kWarn, "site.certificate_reload").Kv("resource", h->config->name).Kv("result", st.message());
+    }
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
+void Site::SpliceUpgraded(std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
+                          std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
+  if (!client_pending.empty()) upstream->WriteOwned(std::move(client_pending));
+  if (!upstream_pending.empty()) client->WriteOwned(std::move(upstream_pending));
+  auto splice = std::make_unique<proxy::Splice>(
+      std::move(client), std::move(upstream),
+      [this](proxy::Splice* sp, const proxy::Splice::Stats&, const absl::Status&) {
+        auto sit = splices_.find(sp);
+        if (sit != splices_.end()) {
+          loop_.DeferDelete(std::move(sit->second));
+          splices_.erase(sit);
+        }
+      });
+  proxy::Splice* raw = splice.get();
+  splices_.emplace(raw, std::move(splice));
+  raw->Start();
+}
+
 void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
                     uint16_t peer_port) {
   ++counters_.tcp_accepted;
+  PeerContext who = PeerOf(peer, peer_port);
+  if (!Admit(r, conn, who)) return;
   // The overlay connection waits, unread (its window closes), while we dial the target.
   const uint64_t id = next_dial_id_++;
   dialing_.emplace(id, std::move(conn));
@@ -141,7 +339,8 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
   const std::string from = absl::StrCat(peer.ToString(), ":", peer_port);
   const absl::Time started = absl::Now();
   std::weak_ptr<bool> alive = alive_;
-  net::TcpStream::Connect(loop_, r.target, [this, alive, id, resource, from, started](
+  const SiteResource* res = &r;
+  net::TcpStream::Connect(loop_, r.target, [this, alive, id, resource, from, started, res, who](
                                                absl::StatusOr<std::unique_ptr<net::TcpStream>> target) {
     if (alive.expired()) return;
     auto it = dialing_.find(id);
@@ -151,12 +350,16 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
     if (!target.ok()) {
       ++counters_.tcp_target_failed;
       P2P_LOG(kWarn, "site.target_failed").Kv("resource", resource).Kv("peer", from).Kv("error", target.status().message());
+      AuditConnection(*res, who, started, 0, 0, true, absl::StrCat("target: ", target.status().message()));
       overlay->Close();
       return;
     }
     auto splice = std::make_unique<proxy::Splice>(
         std::move(overlay), std::move(*target),
-        [this, resource, from, started](proxy::Splice* sp, const proxy::Splice::Stats& st, const absl::Status& status) {
+        [this, resource, from, started, res, who](proxy::Splice* sp, const proxy::Splice::Stats& st,
+                                                  const absl::Status& status) {
+          AuditConnection(*res, who, started, st.a_to_b, st.b_to_a, true,
+                          status.ok() ? std::string() : std::string(status.message()));
           counters_.bytes_to_targets += st.a_to_b;
           counters_.bytes_from_targets += st.b_to_a;
           status.ok() ? ++counters_.tcp_completed : ++counters_.tcp_failed;

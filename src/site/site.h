@@ -7,15 +7,19 @@
 #define P2PROXY_SITE_SITE_H_
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "http/access.h"
+#include "http/audit.h"
 #include "net/loop.h"
 #include "proxy/splice.h"
 #include "proxy/udp_relay.h"
+#include "site/https_session.h"
 #include "site/site_config.h"
 #include "stack/netstack.h"
 #include "stack/tcp_stream.h"
@@ -41,6 +45,7 @@ class Site {
     uint64_t tcp_failed = 0;         // ended with an error on either side
     uint64_t bytes_to_targets = 0;
     uint64_t bytes_from_targets = 0;
+    uint64_t denied = 0;             // connections or UDP flows refused by access policy
   };
 
   static absl::StatusOr<std::unique_ptr<Site>> Create(net::Loop& loop, base::Clock& clock,
@@ -50,7 +55,13 @@ class Site {
   tunnel::WgTransport& transport() { return *transport_; }
   stack::NetStack& netstack() { return *stack_; }
   const Counters& counters() const { return counters_; }
-  size_t active_connections() const { return splices_.size() + dialing_.size(); }
+  size_t active_connections() const { return splices_.size() + dialing_.size() + sessions_.size(); }
+
+  // ReloadCertificates rereads every https resource's certificate and key files and swaps them
+  // in: connections already made keep the certificate they were made with, new ones get the
+  // new one. A resource whose files fail to load keeps its old certificate; the error names
+  // the resource and file.
+  absl::Status ReloadCertificates();
 
  private:
   explicit Site(net::Loop& loop)
@@ -60,9 +71,23 @@ class Site {
   void InputPending();
   void OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
                 uint16_t peer_port);
+  void OnAcceptHttps(size_t index, HttpsSession::Mode mode, std::unique_ptr<net::Stream> conn,
+                     const base::IpAddress& peer, uint16_t peer_port);
+  // Admit checks the peer against the resource's grant; a refusal is audited and the
+  // connection reset on the next turn.
+  bool Admit(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer);
+  PeerContext PeerOf(const base::IpAddress& addr, uint16_t port) const;
+  absl::Status LoadCertificate(HttpsResource& resource);
+  void SpliceUpgraded(std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
+                      std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending);
+  void AuditConnection(const SiteResource& r, const PeerContext& peer, absl::Time started, uint64_t in,
+                       uint64_t out, bool allowed, std::string reason);
 
   net::Loop& loop_;
+  base::Clock* clock_ = nullptr;
   std::shared_ptr<bool> alive_;  // lets callbacks that outlive the site notice
+  std::unique_ptr<http::AuditLog> audit_;  // destroyed last: everything below may audit
+  std::map<const wg::Peer*, http::Identity> identities_;
   std::unique_ptr<tunnel::WgTransport> transport_;
   std::unique_ptr<stack::NetStack> stack_;
   std::unique_ptr<tunnel::UapiServer> uapi_;
@@ -73,6 +98,9 @@ class Site {
     std::unique_ptr<proxy::UdpRelay> relay;
   };
   std::vector<std::unique_ptr<UdpResource>> udp_;
+  std::vector<std::unique_ptr<HttpsResource>> https_;  // one per https resource
+  std::map<HttpsSession*, std::unique_ptr<HttpsSession>> sessions_;
+  std::set<std::pair<uint32_t, uint16_t>> udp_denied_seen_;  // flows whose refusal was audited
   std::map<proxy::Splice*, std::unique_ptr<proxy::Splice>> splices_;
   std::map<uint64_t, std::unique_ptr<net::Stream>> dialing_;  // accepted, target not yet connected
   uint64_t next_dial_id_ = 0;

@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
 #include "config/json_proto.h"
@@ -51,6 +54,96 @@ class KeyWiper {
   static void Wipe(std::string* s) { OPENSSL_cleanse(s->data(), s->size()); }
   config::SiteConfig* message_;
 };
+
+// CheckLabel validates a user or role name: 1 to 64 bytes, no control characters, no ','
+// (audit events join roles with commas).
+absl::Status CheckLabel(const std::string& value, const std::string& path, absl::string_view what) {
+  if (value.empty()) return ConfigError(path, absl::StrCat("empty (", what, ")"));
+  if (value.size() > kMaxNameLen) {
+    return ConfigError(path, absl::StrCat(Quote(value), " is longer than ", kMaxNameLen, " bytes"));
+  }
+  for (char c : value) {
+    if (static_cast<uint8_t>(c) < 0x20 || c == 0x7f) {
+      return ConfigError(path, absl::StrCat(Quote(value), " contains a control character"));
+    }
+    if (c == ',') return ConfigError(path, absl::StrCat(Quote(value), " contains ','"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ParseLabels(
+    const google::protobuf::RepeatedPtrField<std::string>& in, const std::string& path,
+    absl::string_view what, bool allow_star) {
+  std::vector<std::string> out;
+  for (int i = 0; i < in.size(); ++i) {
+    const std::string item_path = absl::StrCat(path, "[", i, "]");
+    if (!(allow_star && in.Get(i) == "*")) P2P_RETURN_IF_ERROR(CheckLabel(in.Get(i), item_path, what));
+    for (const auto& seen : out) {
+      if (seen == in.Get(i)) return ConfigError(item_path, absl::StrCat(Quote(seen), " is listed twice"));
+    }
+    out.push_back(in.Get(i));
+  }
+  return out;
+}
+
+// ParseHostname checks one https server name: DNS labels of letters, digits and '-', optionally
+// one leading "*." wildcard label; stored lower case.
+absl::StatusOr<std::string> ParseHostname(const std::string& in, const std::string& path) {
+  std::string name = absl::AsciiStrToLower(in);
+  absl::string_view rest = name;
+  const bool wildcard = absl::ConsumePrefix(&rest, "*.");
+  if (rest.empty() || rest.size() > 253) {
+    return ConfigError(path, absl::StrCat(Quote(in), " is not a host name"));
+  }
+  for (absl::string_view label : absl::StrSplit(rest, '.')) {
+    bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-';
+    for (char c : label) ok = ok && (absl::ascii_isalnum(c) || c == '-');
+    if (!ok) {
+      return ConfigError(path, absl::StrCat(Quote(in), " is not a host name",
+                                            wildcard || in.find('*') == std::string::npos
+                                                ? ""
+                                                : " (a wildcard is allowed only as the whole leftmost label, \"*.example.internal\")"));
+    }
+  }
+  if (wildcard && rest.find('.') == absl::string_view::npos) {
+    return ConfigError(path, absl::StrCat(Quote(in), " is a wildcard over a top-level name; use at least two labels after \"*.\""));
+  }
+  return name;
+}
+
+absl::StatusOr<http::AccessPolicy> ValidateAccess(const config::Access& in, const std::string& path, bool https) {
+  http::AccessPolicy out;
+  P2P_ASSIGN_OR_RETURN(out.grant.users, ParseLabels(in.users(), JoinPath(path, "users"), "a user name or \"*\"", true));
+  P2P_ASSIGN_OR_RETURN(out.grant.roles, ParseLabels(in.roles(), JoinPath(path, "roles"), "a role name", false));
+  if (!https && in.paths_size() > 0) {
+    return ConfigError(JoinPath(path, "paths"), "only https resources have path rules");
+  }
+  for (int i = 0; i < in.paths_size(); ++i) {
+    const std::string rule_path = absl::StrCat(path, ".paths[", i, "]");
+    const config::PathRule& r = in.paths(i);
+    http::PathRule rule;
+    if (r.prefix().empty() || r.prefix().front() != '/') {
+      return ConfigError(JoinPath(rule_path, "prefix"),
+                         r.prefix().empty() ? std::string("missing (a path prefix such as \"/admin\")")
+                                            : absl::StrCat(Quote(r.prefix()), " does not start with '/'"));
+    }
+    auto normal = http::NormalizePath(r.prefix());
+    if (!normal || (*normal != r.prefix() && *normal + "/" != r.prefix())) {
+      return ConfigError(JoinPath(rule_path, "prefix"),
+                         absl::StrCat(Quote(r.prefix()), " is not a normalized path (no escapes, '.', '..' or '//')"));
+    }
+    rule.prefix = r.prefix();
+    for (const auto& other : out.paths) {
+      if (other.prefix == rule.prefix) {
+        return ConfigError(JoinPath(rule_path, "prefix"), absl::StrCat(Quote(rule.prefix), " has a rule already"));
+      }
+    }
+    P2P_ASSIGN_OR_RETURN(rule.grant.users, ParseLabels(r.users(), JoinPath(rule_path, "users"), "a user name or \"*\"", true));
+    P2P_ASSIGN_OR_RETURN(rule.grant.roles, ParseLabels(r.roles(), JoinPath(rule_path, "roles"), "a role name", false));
+    out.paths.push_back(std::move(rule));
+  }
+  return out;
+}
 
 absl::StatusOr<crypto::Key> ParseKeyField(const std::string& value, const std::string& path,
                                           absl::string_view missing) {
@@ -113,6 +206,12 @@ absl::StatusOr<SitePeer> ValidatePeer(const config::Peer& in, const std::string&
     P2P_ASSIGN_OR_RETURN(out.preshared_key,
                          ParseKeyField(in.preshared_key(), JoinPath(path, "preshared_key"), ""));
   }
+  if (!in.user().empty()) P2P_RETURN_IF_ERROR(CheckLabel(in.user(), JoinPath(path, "user"), "a user name"));
+  out.user = in.user();
+  if (out.user.empty() && in.roles_size() > 0) {
+    return ConfigError(JoinPath(path, "roles"), "given without a user; set user too");
+  }
+  P2P_ASSIGN_OR_RETURN(out.roles, ParseLabels(in.roles(), JoinPath(path, "roles"), "a role name", false));
   return out;
 }
 
@@ -159,13 +258,16 @@ absl::StatusOr<SiteResource> ValidateResource(const config::Resource& in, const 
     out.protocol = Protocol::kTcp;
   } else if (in.protocol() == "udp") {
     out.protocol = Protocol::kUdp;
+  } else if (in.protocol() == "https") {
+    out.protocol = Protocol::kHttps;
   } else if (in.protocol().empty()) {
-    return ConfigError(protocol_path, "missing (\"tcp\" or \"udp\")");
+    return ConfigError(protocol_path, "missing (\"tcp\", \"udp\" or \"https\")");
   } else {
     return ConfigError(protocol_path, absl::StrCat(Quote(in.protocol()),
-                                                   " is not a protocol (\"tcp\" or \"udp\", "
-                                                   "lower case)"));
+                                                   " is not a protocol (\"tcp\", \"udp\" or "
+                                                   "\"https\", lower case)"));
   }
+  const bool https = out.protocol == Protocol::kHttps;
 
   P2P_ASSIGN_OR_RETURN(out.target, ParseHostPort(in.target(), JoinPath(path, "target"),
                                                  "missing (where to forward, IP:port, e.g. "
@@ -178,6 +280,59 @@ absl::StatusOr<SiteResource> ValidateResource(const config::Resource& in, const 
     }
     out.udp_idle_timeout = absl::Seconds(in.udp_idle_timeout_seconds());
   }
+
+  P2P_ASSIGN_OR_RETURN(out.access, ValidateAccess(in.access(), JoinPath(path, "access"), https));
+  if (!https) {
+    // The TLS fields mean nothing on a tcp or udp resource: name the first one given.
+    const char* stray = in.hostnames_size() > 0         ? "hostnames"
+                        : !in.certificate_file().empty() ? "certificate_file"
+                        : !in.key_file().empty()         ? "key_file"
+                        : in.default_certificate()       ? "default_certificate"
+                        : in.redirect_port() != 0        ? "redirect_port"
+                                                         : nullptr;
+    if (stray != nullptr) {
+      return ConfigError(JoinPath(path, stray), absl::StrCat("only https resources have one (this one is ",
+                                                             ProtocolName(out.protocol), ")"));
+    }
+    return out;
+  }
+  if (in.hostnames_size() == 0) {
+    return ConfigError(JoinPath(path, "hostnames"),
+                       "none given (the TLS server names to answer, e.g. [\"vault.example.internal\"])");
+  }
+  for (int i = 0; i < in.hostnames_size(); ++i) {
+    const std::string item_path = absl::StrCat(path, ".hostnames[", i, "]");
+    P2P_ASSIGN_OR_RETURN(std::string name, ParseHostname(in.hostnames(i), item_path));
+    for (const auto& seen : out.hostnames) {
+      if (seen == name) return ConfigError(item_path, absl::StrCat(Quote(in.hostnames(i)), " is listed twice"));
+    }
+    out.hostnames.push_back(std::move(name));
+  }
+  if (in.certificate_file().empty()) {
+    return ConfigError(JoinPath(path, "certificate_file"), "missing (a PEM file with the certificate chain, leaf first)");
+  }
+  if (in.key_file().empty()) {
+    return ConfigError(JoinPath(path, "key_file"), "missing (a PEM file with the certificate's private key)");
+  }
+  out.certificate_file = in.certificate_file();
+  out.key_file = in.key_file();
+  out.default_certificate = in.default_certificate();
+  if (in.redirect_port() > 65535) {
+    return ConfigError(JoinPath(path, "redirect_port"), absl::StrCat(in.redirect_port(), " is not a port (1-65535; 0: off)"));
+  }
+  if (in.redirect_port() == in.port()) {
+    return ConfigError(JoinPath(path, "redirect_port"), absl::StrCat(in.redirect_port(), " is the resource's own port"));
+  }
+  out.redirect_port = static_cast<uint16_t>(in.redirect_port());
+  return out;
+}
+
+// TcpPorts: the overlay TCP ports a resource listens on.
+std::vector<uint16_t> TcpPorts(const SiteResource& r) {
+  std::vector<uint16_t> out;
+  if (r.protocol == Protocol::kUdp) return out;
+  out.push_back(r.port);
+  if (r.redirect_port != 0) out.push_back(r.redirect_port);
   return out;
 }
 
@@ -230,16 +385,32 @@ absl::StatusOr<SiteConfig> Validate(const config::SiteConfig& in) {
             absl::StrCat("duplicate of ", ResourcePath(j), " (", resource.address.ToString(), ":",
                          resource.port, "/", ProtocolName(resource.protocol), ")"));
       }
+      // https rides TCP, and a redirect takes a second TCP port: compare what is listened on.
+      for (uint16_t port : TcpPorts(resource)) {
+        for (uint16_t other_port : TcpPorts(other)) {
+          if (other.address == resource.address && port == other_port) {
+            return ConfigError(ResourcePath(index),
+                               absl::StrCat("uses ", resource.address.ToString(), ":", port, "/tcp, as ",
+                                            ResourcePath(j), " does"));
+          }
+        }
+      }
     }
     out.resources.push_back(std::move(resource));
   }
+  out.audit_log = in.audit_log().empty() ? "-" : in.audit_log();
   return out;
 }
 
 }  // namespace
 
 absl::string_view ProtocolName(Protocol protocol) {
-  return protocol == Protocol::kUdp ? "udp" : "tcp";
+  switch (protocol) {
+    case Protocol::kUdp: return "udp";
+    case Protocol::kHttps: return "https";
+    case Protocol::kTcp: break;
+  }
+  return "tcp";
 }
 
 absl::StatusOr<SiteConfig> ParseSiteConfigJson(absl::string_view json) {

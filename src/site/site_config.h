@@ -16,6 +16,7 @@
 #include "base/address.h"
 #include "base/ip_prefix.h"
 #include "crypto/secret.h"
+#include "http/access.h"
 
 namespace p2proxy::site {
 
@@ -40,15 +41,18 @@ struct SitePeer {
   std::optional<base::SocketAddress> endpoint;
   uint16_t persistent_keepalive = 0;  // seconds; 0: off
   std::optional<crypto::Key> preshared_key;
+  std::string user;                // empty: no user, allowed nowhere
+  std::vector<std::string> roles;  // only with a user
 };
 
-enum class Protocol { kTcp, kUdp };
+enum class Protocol { kTcp, kUdp, kHttps };
 
-// ProtocolName gives "tcp" or "udp", the config's spelling.
+// ProtocolName gives "tcp", "udp" or "https", the config's spelling.
 absl::string_view ProtocolName(Protocol protocol);
 
 // SiteResource is one service: connections (kTcp) or datagrams (kUdp) to address:port in the
-// overlay are forwarded to target.
+// overlay are forwarded to target; kHttps ends TLS at the site and proxies each HTTP request to
+// target.
 struct SiteResource {
   std::string name;         // non-empty, unique, no control characters
   base::IpAddress address;  // always IPv4, never the site's own address
@@ -58,6 +62,13 @@ struct SiteResource {
   // udp_idle_timeout: for kUdp, how long a session lives without traffic. For kTcp it is unused
   // and stays at the default (setting it on a tcp resource is a config error).
   absl::Duration udp_idle_timeout = kDefaultUdpIdleTimeout;
+  http::AccessPolicy access;  // empty: nobody (deny by default)
+  // kHttps only:
+  std::vector<std::string> hostnames;  // lower-cased; exact or "*.zone"
+  std::string certificate_file;
+  std::string key_file;
+  bool default_certificate = false;
+  uint16_t redirect_port = 0;  // 0: no plain-HTTP redirect
 };
 
 // SiteConfig is a whole validated config. It holds the private key: keep it no longer than
@@ -66,6 +77,7 @@ struct SiteConfig {
   SiteWireGuard wireguard;
   std::vector<SitePeer> peers;          // at least one; public keys unique
   std::vector<SiteResource> resources;  // names unique; (address, port, protocol) unique
+  std::string audit_log = "-";          // a file path, or "-" for stdout
 };
 
 // ParseSiteConfigJson parses and validates a config (UTF-8 JSON, at most 1 MiB) against

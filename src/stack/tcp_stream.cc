@@ -227,7 +227,11 @@ void LwipTcpStream::Shutdown() {
   PushToLwip();
 }
 
-void LwipTcpStream::Close() {
+void LwipTcpStream::Close() { Teardown(/*reset=*/false); }
+
+void LwipTcpStream::Abort() { Teardown(/*reset=*/true); }
+
+void LwipTcpStream::Teardown(bool reset) {
   if (closed_) return;
   closed_ = true;
   for (struct pbuf* p : rx_) pbuf_free(p);
@@ -236,7 +240,7 @@ void LwipTcpStream::Close() {
   tx_queued_ = 0;
   if (pcb_) {
     Detach();
-    if (tcp_close(pcb_) != ERR_OK) tcp_abort(pcb_);
+    if (reset || tcp_close(pcb_) != ERR_OK) tcp_abort(pcb_);
     pcb_ = nullptr;
     stack_.AfterActivity();
   }

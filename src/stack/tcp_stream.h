@@ -29,6 +29,10 @@ class LwipTcpStream final : public net::Stream {
   void Close() override;
   void PauseReading() override;
   void ResumeReading() override;
+  // Abort resets the connection (the peer sees RST), dropping everything queued; no further
+  // callbacks. Used to refuse a peer that may not use the resource. Not from inside the accept
+  // callback (lwIP would still hold the pcb): post it to a later turn.
+  void Abort();
 
  private:
   friend struct LwipTcpCallbacks;
@@ -40,6 +44,7 @@ class LwipTcpStream final : public net::Stream {
   void DeliverReceived();
   void PushToLwip();
   void Detach();  // clear lwIP's callbacks into us
+  void Teardown(bool reset);  // Close (FIN after what lwIP holds) or Abort (RST)
   void Fail(const absl::Status& status);
 
   NetStack& stack_;

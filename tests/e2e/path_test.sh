@@ -42,8 +42,8 @@ key_s=$(wg genkey); pub_s=$(echo "$key_s" | wg pubkey)
 # ---- the site: no listen port, dials out to the client ----
 cat > "$E2E_TMP/site.json" <<JSON
 {"wireguard": {"private_key": "$key_s", "address": "100.96.0.10"},
- "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"], "endpoint": "198.18.4.1:51820", "persistent_keepalive": 5}],
- "resources": [{"name": "vault", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.4.2:8080"}]}
+ "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"], "user": "tester", "endpoint": "198.18.4.1:51820", "persistent_keepalive": 5}],
+ "resources": [{"name": "vault", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.4.2:8080", "access": {"users": ["tester"]}}]}
 JSON
 bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
 SITE_PID=$BG_PID

@@ -76,15 +76,18 @@ start_site() {  # listen_port peer_endpoint
   cat > "$E2E_TMP/site.json" <<JSON
 {
   "wireguard": {"private_key": "$key_s", "listen_port": $listen, "address": "100.96.0.10"},
-  "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"]$extra}],
+  "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"], "user": "tester"$extra}],
   "resources": [
-    {"name": "web", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080"},
-    {"name": "ssh", "address": "100.96.128.21", "port": 22, "protocol": "tcp", "target": "198.19.0.2:22"},
-    {"name": "dns", "address": "100.96.128.22", "port": 53, "protocol": "udp", "target": "198.19.0.2:53"},
-    {"name": "iperf", "address": "100.96.128.23", "port": 5201, "protocol": "tcp", "target": "198.19.0.2:5201"},
-    {"name": "echo", "address": "100.96.128.24", "port": 7, "protocol": "tcp", "target": "198.19.0.2:7"},
-    {"name": "flood", "address": "100.96.128.25", "port": 9, "protocol": "tcp", "target": "198.19.0.2:9"}
-  ]
+    {"name": "web", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080", "access": {"users": ["tester"]}},
+    {"name": "ssh", "address": "100.96.128.21", "port": 22, "protocol": "tcp", "target": "198.19.0.2:22", "access": {"users": ["tester"]}},
+    {"name": "dns", "address": "100.96.128.22", "port": 53, "protocol": "udp", "target": "198.19.0.2:53", "access": {"users": ["tester"]}},
+    {"name": "iperf", "address": "100.96.128.23", "port": 5201, "protocol": "tcp", "target": "198.19.0.2:5201", "access": {"users": ["tester"]}},
+    {"name": "echo", "address": "100.96.128.24", "port": 7, "protocol": "tcp", "target": "198.19.0.2:7", "access": {"users": ["tester"]}},
+    {"name": "flood", "address": "100.96.128.25", "port": 9, "protocol": "tcp", "target": "198.19.0.2:9", "access": {"users": ["tester"]}},
+    {"name": "closed-web", "address": "100.96.128.26", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080", "access": {"users": ["someone-else"]}},
+    {"name": "closed-dns", "address": "100.96.128.27", "port": 53, "protocol": "udp", "target": "198.19.0.2:53"}
+  ],
+  "audit_log": "$E2E_TMP/audit.jsonl"
 }
 JSON
   bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
@@ -158,6 +161,17 @@ basics() {
   rst1=$(site_stat tcp_rst_sent 3)
   [ "$rst1" -gt "$rst0" ] || fail "the refusal was not counted (tcp_rst_sent $rst0 -> $rst1)"
   log "refused connection counted: tcp_rst_sent $rst0 -> $rst1"
+  # Deny by default: a resource whose access does not name this peer's user resets the
+  # connection without touching the target, and a udp resource with no access drops datagrams;
+  # both refusals are audited with the peer's key and user, and the allowed ones too.
+  if in_c timeout 5 bash -c 'exec 3<>/dev/tcp/100.96.128.26/80; printf "GET / HTTP/1.0\r\n\r\n" >&3; cat <&3' >"$E2E_TMP/denied.out" 2>"$E2E_TMP/denied.err"; then
+    grep -q "site test page" "$E2E_TMP/denied.out" && fail "a denied peer got the page through closed-web"
+  fi
+  if ans=$(in_c dig +short +time=1 +tries=1 @100.96.128.27 db.lan A); then [ -z "$ans" ] || fail "a denied udp flow was answered: $ans"; fi
+  wait_until 5 "the tcp refusal audited" grep -q "\"resource\":\"closed-web\".*\"peer_key\":\"$pub_c\".*\"user\":\"tester\".*\"decision\":\"deny\"" "$E2E_TMP/audit.jsonl"
+  wait_until 5 "the udp refusal audited" grep -q '"kind":"udp","resource":"closed-dns".*"decision":"deny"' "$E2E_TMP/audit.jsonl"
+  wait_until 5 "allowed tcp connections audited" grep -q '"kind":"tcp","resource":"web".*"decision":"allow"' "$E2E_TMP/audit.jsonl"
+  log "deny by default: closed-web reset, closed-dns dropped, both audited; $(grep -c . "$E2E_TMP/audit.jsonl") audit events"
   check_no_listeners
 }
 

@@ -301,9 +301,10 @@ TEST_CASE("ParseSiteConfigJson: resource errors") {
 
   const std::string prefix = R"([{"name": "vault", "address": "100.96.128.20", "port": 443)";
   CHECK(Message(WithResources(prefix + "}]")) ==
-        "config: resources[0].protocol: missing (\"tcp\" or \"udp\")");
+        "config: resources[0].protocol: missing (\"tcp\", \"udp\" or \"https\")");
   CHECK(Message(WithResources(prefix + R"(, "protocol": "TCP"}])")) ==
-        "config: resources[0].protocol: 'TCP' is not a protocol (\"tcp\" or \"udp\", lower case)");
+        "config: resources[0].protocol: 'TCP' is not a protocol (\"tcp\", \"udp\" or \"https\", lower "
+        "case)");
   CHECK(Message(WithResources(prefix + R"(, "protocol": "tcp"}])")) ==
         "config: resources[0].target: missing (where to forward, IP:port, e.g. "
         "\"10.0.10.15:8080\")");
@@ -329,6 +330,94 @@ TEST_CASE("ParseSiteConfigJson: resource errors") {
             R"({"name": "vault-2", "address": "100.96.128.20", "port": 443, "protocol": "tcp", )",
             R"("target": "10.0.10.16:8080"}])"))) ==
         "config: resources[1]: duplicate of resources[0] (100.96.128.20:443/tcp)");
+}
+
+TEST_CASE("ParseSiteConfigJson reads https resources, identities, access and the audit log") {
+  auto config = site::ParseSiteConfigJson(Keys(R"({
+    "wireguard": {"private_key": "$ALICE", "address": "100.96.0.10"},
+    "peers": [{"public_key": "$BOB", "user": "alice", "roles": ["admin", "dev"]}, {"public_key": "$CAROL"}],
+    "audit_log": "/var/log/p2proxy/audit.jsonl",
+    "resources": [
+      {"name": "vault", "address": "100.96.128.20", "port": 443, "protocol": "https",
+       "target": "10.0.10.15:8080", "hostnames": ["Vault.Example.Internal", "*.apps.example.internal"],
+       "certificate_file": "/etc/p2proxy/vault.pem", "key_file": "/etc/p2proxy/vault.key",
+       "default_certificate": true, "redirect_port": 80,
+       "access": {"users": ["alice", "*"], "roles": ["ops"],
+                  "paths": [{"prefix": "/admin", "roles": ["admin"]}, {"prefix": "/admin/public/", "users": ["*"]}]}},
+      {"name": "ssh", "address": "100.96.128.21", "port": 22, "protocol": "tcp", "target": "10.0.10.16:22"}
+    ]})"));
+  REQUIRE(config.ok());
+  CHECK(config->audit_log == "/var/log/p2proxy/audit.jsonl");
+  CHECK(config->peers[0].user == "alice");
+  CHECK(config->peers[0].roles == std::vector<std::string>{"admin", "dev"});
+  CHECK(config->peers[1].user.empty());
+  const site::SiteResource& v = config->resources[0];
+  CHECK(v.protocol == site::Protocol::kHttps);
+  CHECK(v.hostnames == std::vector<std::string>{"vault.example.internal", "*.apps.example.internal"});
+  CHECK(v.certificate_file == "/etc/p2proxy/vault.pem");
+  CHECK(v.key_file == "/etc/p2proxy/vault.key");
+  CHECK(v.default_certificate);
+  CHECK(v.redirect_port == 80);
+  CHECK(v.access.grant.users == std::vector<std::string>{"alice", "*"});
+  CHECK(v.access.grant.roles == std::vector<std::string>{"ops"});
+  REQUIRE(v.access.paths.size() == 2);
+  CHECK(v.access.paths[1].prefix == "/admin/public/");
+  CHECK(v.access.paths[0].grant.roles == std::vector<std::string>{"admin"});
+  // Deny by default: a resource without access has empty grants.
+  CHECK(config->resources[1].access.grant.users.empty());
+  CHECK(config->resources[1].access.grant.roles.empty());
+  auto plain = site::ParseSiteConfigJson(WithResources("[" + Vault() + "]"));
+  REQUIRE(plain.ok());
+  CHECK(plain->audit_log == "-");
+}
+
+TEST_CASE("ParseSiteConfigJson: https, identity and access errors") {
+  const std::string https = R"({"name": "vault", "address": "100.96.128.20", "port": 443, "protocol": "https", )"
+                            R"("target": "10.0.10.15:8080")";
+  const auto res = [&](const std::string& extra) { return Message(WithResources("[" + https + extra + "}]")); };
+  CHECK(res("") ==
+        "config: resources[0].hostnames: none given (the TLS server names to answer, e.g. "
+        "[\"vault.example.internal\"])");
+  CHECK(res(R"(, "hostnames": ["vault..internal"])") == "config: resources[0].hostnames[0]: 'vault..internal' is not a host name");
+  CHECK(res(R"(, "hostnames": ["va*.example.internal"])") ==
+        "config: resources[0].hostnames[0]: 'va*.example.internal' is not a host name (a wildcard is allowed only "
+        "as the whole leftmost label, \"*.example.internal\")");
+  CHECK(res(R"(, "hostnames": ["*.internal"])") ==
+        "config: resources[0].hostnames[0]: '*.internal' is a wildcard over a top-level name; use at least two "
+        "labels after \"*.\"");
+  CHECK(res(R"(, "hostnames": ["a.example.internal", "A.example.internal"])") ==
+        "config: resources[0].hostnames[1]: 'A.example.internal' is listed twice");
+  CHECK(res(R"(, "hostnames": ["a.example.internal"])") ==
+        "config: resources[0].certificate_file: missing (a PEM file with the certificate chain, leaf first)");
+  CHECK(res(R"(, "hostnames": ["a.example.internal"], "certificate_file": "c.pem")") ==
+        "config: resources[0].key_file: missing (a PEM file with the certificate's private key)");
+  const std::string tls = R"(, "hostnames": ["a.example.internal"], "certificate_file": "c", "key_file": "k")";
+  CHECK(res(tls + R"(, "redirect_port": 443)") == "config: resources[0].redirect_port: 443 is the resource's own port");
+  CHECK(res(tls + R"(, "access": {"paths": [{"prefix": "admin"}]})") ==
+        "config: resources[0].access.paths[0].prefix: 'admin' does not start with '/'");
+  CHECK(res(tls + R"(, "access": {"paths": [{"prefix": "/a/../b"}]})") ==
+        "config: resources[0].access.paths[0].prefix: '/a/../b' is not a normalized path (no escapes, '.', '..' "
+        "or '//')");
+  CHECK(res(tls + R"(, "access": {"paths": [{"prefix": "/a"}, {"prefix": "/a"}]})") ==
+        "config: resources[0].access.paths[1].prefix: '/a' has a rule already");
+  CHECK(res(tls + R"(, "access": {"users": ["bob", "bob"]})") == "config: resources[0].access.users[1]: 'bob' is listed twice");
+  CHECK(res(tls + R"(, "access": {"roles": ["a,b"]})") == "config: resources[0].access.roles[0]: 'a,b' contains ','");
+  CHECK(res(tls + R"(, "access": {"users": [""]})") == "config: resources[0].access.users[0]: empty (a user name or \"*\")");
+
+  CHECK(Message(WithResources("[" + Vault(R"(, "hostnames": ["a.example.internal"])") + "]")) ==
+        "config: resources[0].hostnames: only https resources have one (this one is tcp)");
+  CHECK(Message(WithResources("[" + Vault(R"(, "access": {"paths": [{"prefix": "/"}]})") + "]")) ==
+        "config: resources[0].access.paths: only https resources have path rules");
+  CHECK(Message(WithResources(absl::StrCat(
+            "[", https, tls, R"(, "redirect_port": 80}, )",
+            R"({"name": "web", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "10.0.0.1:80"}])"))) ==
+        "config: resources[1]: uses 100.96.128.20:80/tcp, as resources[0] does");
+
+  CHECK(Message(WithPeers(R"([{"public_key": "$BOB", "roles": ["dev"]}])")) ==
+        "config: peers[0].roles: given without a user; set user too");
+  CHECK(Message(WithPeers(R"([{"public_key": "$BOB", "user": "a,b"}])")) == "config: peers[0].user: 'a,b' contains ','");
+  CHECK(Message(WithPeers(R"([{"public_key": "$BOB", "user": "al", "roles": ["x", "x"]}])")) ==
+        "config: peers[0].roles[1]: 'x' is listed twice");
 }
 
 TEST_CASE("ParseSiteConfigJson refuses what RFC 8259 does not allow") {
@@ -425,10 +514,11 @@ TEST_CASE("ParseSiteConfigJson refuses what protobuf's JSON parser would let thr
 TEST_CASE("ParseSiteConfigJson rewrites protobuf's errors to name the field") {
   SECTION("unknown fields") {
     CHECK(Message(WithPeers(R"([{"public_key": "$BOB"}], "peer": [])")) ==
-          "config: peer: unknown field (expected one of: wireguard, peers, resources)");
+          "config: peer: unknown field (expected one of: wireguard, peers, resources, audit_log)");
     CHECK(Message(WithResources("[" + Vault() + ", " + Vault(R"(, "frob": 1)") + "]")) ==
           "config: resources[1].frob: unknown field (expected one of: name, address, port, "
-          "protocol, target, udp_idle_timeout_seconds)");
+          "protocol, target, udp_idle_timeout_seconds, access, hostnames, certificate_file, key_file, "
+        "default_certificate, redirect_port)");
     CHECK(Message(WithWireGuard(R"({"private_key": "$ALICE", "ListenPort": 1})")) ==
           "config: wireguard.ListenPort: unknown field (expected one of: private_key, "
           "listen_port, address, mtu)");

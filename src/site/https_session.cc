@@ -1,0 +1,191 @@
+// https_session.cc: HttpsSession.
+#include "site/https_session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/log.h"
+
+namespace p2proxy::site {
+namespace {
+
+// kHelloTimeout bounds how long a peer may take to send its ClientHello.
+constexpr absl::Duration kHelloTimeout = absl::Seconds(10);
+// TLS alert 112, unrecognized_name (RFC 6066 §3).
+constexpr uint8_t kUnrecognizedName = 112;
+
+}  // namespace
+
+HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::AuditLog& audit, Mode mode,
+                           std::unique_ptr<net::Stream> conn, PeerContext peer, DoneFn done)
+    : loop_(loop), resource_(resource), audit_(audit), mode_(mode), peer_(std::move(peer)),
+      done_(std::move(done)), alive_(std::make_shared<bool>(true)), conn_(std::move(conn)),
+      hello_timer_(loop) {
+  const std::string roles = absl::StrJoin(peer_.identity.roles, ",");
+  if (!peer_.identity.user.empty()) {
+    context_.identity_headers.push_back({"x-p2proxy-user", peer_.identity.user});
+    context_.identity_headers.push_back({"x-p2proxy-roles", roles});
+  }
+  context_.authorize = [this](const http::RequestHead& head) {
+    ++resource_.counters.requests;
+    const http::AccessDecision d = http::CheckRequest(resource_.config->access, peer_.identity, head.path);
+    if (d.allowed) return 0;
+    ++resource_.counters.requests_denied;
+    return 403;
+  };
+  context_.on_request_done = [this](const http::RequestRecord& record) { AuditRequest(record); };
+}
+
+HttpsSession::~HttpsSession() { *alive_ = false; }
+
+void HttpsSession::Start() {
+  ++resource_.counters.sessions;
+  if (mode_ == Mode::kRedirect) {
+    http::ConnectionInfo info;
+    info.peer_address = peer_.address;
+    info.peer_port = peer_.port;
+    StartHttp(std::move(conn_), std::move(info), false);
+    return;
+  }
+  hello_timer_.Start(kHelloTimeout, [this] {
+    ++resource_.counters.hello_timeouts;
+    Finish("no ClientHello in time");
+  });
+  conn_->SetHandler(this);
+}
+
+void HttpsSession::OnData(base::ByteSpan data) {
+  if (finished_ || !conn_) return;
+  hello_.insert(hello_.end(), data.begin(), data.end());
+  switch (peek_.Parse(hello_)) {
+    case tls::ClientHelloPeek::Result::kContinue:
+      return;
+    case tls::ClientHelloPeek::Result::kError:
+      ++resource_.counters.not_tls;
+      P2P_LOG(kInfo, "site.https.not_tls")
+          .Kv("resource", resource_.config->name)
+          .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+          .Kv("error", std::string(peek_.error()));
+      Finish("not a TLS ClientHello");
+      return;
+    case tls::ClientHelloPeek::Result::kDone:
+      OnHello();
+      return;
+  }
+}
+
+void HttpsSession::OnEnd() { Finish("closed before its ClientHello"); }
+
+void HttpsSession::OnError(const absl::Status&) { Finish("failed before its ClientHello"); }
+
+void HttpsSession::OnHello() {
+  hello_timer_.Stop();
+  sni_ = peek_.info().sni;
+  std::shared_ptr<const tls::ServerCertificate> cert = resource_.certs.Find(sni_);
+  if (!cert) {
+    ++resource_.counters.unknown_sni;
+    P2P_LOG(kInfo, "site.https.unknown_sni")
+        .Kv("resource", resource_.config->name)
+        .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+        .Kv("sni", sni_.empty() ? std::string("(none)") : sni_);
+    conn_->SetHandler(nullptr);
+    // The session ends once the alert has left the queue (closing sends what lwIP holds).
+    std::weak_ptr<bool> alive = alive_;
+    conn_->Write(tls::AlertRecord(kUnrecognizedName), [this, alive](const absl::Status&) {
+      if (!alive.expired()) Finish("unknown server name");
+    });
+    conn_->Shutdown();
+    return;
+  }
+  conn_->SetHandler(nullptr);
+  tls_ = tls::TlsStream::Server(loop_, std::move(conn_), std::move(cert), std::move(hello_));
+  hello_.clear();
+  std::weak_ptr<bool> alive = alive_;
+  tls_->Handshake([this, alive](const absl::Status& status) {
+    if (alive.expired() || finished_) return;
+    if (!status.ok()) {
+      ++resource_.counters.handshake_failed;
+      P2P_LOG(kInfo, "site.https.handshake_failed")
+          .Kv("resource", resource_.config->name)
+          .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+          .Kv("error", status.message());
+      Finish("TLS handshake failed");
+      return;
+    }
+    http::ConnectionInfo info;
+    info.peer_address = peer_.address;
+    info.peer_port = peer_.port;
+    info.tls = true;
+    info.sni = sni_;
+    info.alpn = std::string(tls_->alpn());
+    const bool h2 = info.alpn == "h2";
+    StartHttp(std::move(tls_), std::move(info), h2);
+  });
+}
+
+void HttpsSession::StartHttp(std::unique_ptr<net::Stream> stream, http::ConnectionInfo info, bool h2) {
+  std::weak_ptr<bool> alive = alive_;
+  auto closed = [this, alive] {
+    if (alive.expired()) return;
+    Finish("closed");
+  };
+  http::Router& router = mode_ == Mode::kRedirect ? static_cast<http::Router&>(resource_.redirect)
+                                                  : static_cast<http::Router&>(*this);
+  if (h2) {
+    h2_ = std::make_unique<http::H2ServerConnection>(loop_, std::move(stream), std::move(info), router,
+                                                     resource_.limits, std::move(closed));
+    h2_->Start();
+  } else {
+    h1_ = std::make_unique<http::H1ServerConnection>(loop_, std::move(stream), std::move(info), router,
+                                                     resource_.limits, std::move(closed));
+    h1_->Start();
+  }
+}
+
+std::unique_ptr<http::ExchangeHandler> HttpsSession::OnRequest(http::Exchange& exchange) {
+  return resource_.proxy->Handle(exchange, context_);
+}
+
+void HttpsSession::AuditRequest(const http::RequestRecord& record) {
+  http::AuditEvent e;
+  e.time = absl::FromUnixMillis(record.start_unix_ms);
+  e.kind = "https";
+  e.resource = resource_.config->name;
+  e.peer_key = peer_.identity.peer_key;
+  e.peer = absl::StrCat(peer_.address, ":", peer_.port);
+  e.user = peer_.identity.user;
+  e.roles = absl::StrJoin(peer_.identity.roles, ",");
+  e.method = record.method;
+  e.host = record.authority;
+  e.path = record.path;
+  e.status = record.status;
+  e.bytes_in = record.bytes_from_client;
+  e.bytes_out = record.bytes_to_client;
+  e.duration_ms = static_cast<int64_t>(record.duration_ms);
+  e.allowed = record.allowed;
+  if (!record.allowed) {
+    e.reason = http::CheckRequest(resource_.config->access, peer_.identity, record.path).reason;
+  } else {
+    e.reason = record.error;
+  }
+  audit_.Write(e);
+}
+
+void HttpsSession::Finish(const char* why) {
+  if (finished_) return;
+  finished_ = true;
+  hello_timer_.Stop();
+  P2P_LOG(kDebug, "site.https.session_end")
+      .Kv("resource", resource_.config->name)
+      .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+      .Kv("why", why);
+  if (conn_) conn_->SetHandler(nullptr);
+  std::weak_ptr<bool> alive = alive_;
+  loop_.Post([this, alive] {
+    if (alive.expired()) return;
+    if (done_) done_(this);
+  });
+}
+
+}  // namespace p2proxy::site
