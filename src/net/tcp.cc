@@ -180,8 +180,48 @@ void TcpStream::FlushStaged() {
     req->req.data = req.get();
     std::vector<uv_buf_t> bufs;
     bufs.reserve(req->chunks.size());
+    size_t total = 0;
     for (auto& c : req->chunks) {
       bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.data()), static_cast<unsigned>(c.size())));
+      total += c.size();
+    }
+    // Try the socket first when nothing is queued in libuv (so order holds): a uv_write that
+    // completes at once still costs an epoll_ctl on the next poll (libuv re-arms the watcher
+    // when its write queue drains), one per write on a request/response connection.
+    if (pending_writes_ == 0) {
+      const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
+                                 static_cast<unsigned>(bufs.size()));
+      if (n >= 0 && static_cast<size_t>(n) == total) {
+        // All written. We run in a posted task, not inside the caller's Write, so the
+        // completions can run here.
+        bool destroyed = false;
+        destroyed_ = &destroyed;
+        for (auto& done : req->done) {
+          if (done) done(absl::OkStatus());
+          if (destroyed) return;
+        }
+        destroyed_ = nullptr;
+        if (closed_ || !tcp_.get()) return;
+        if (shutdown_pending_) {
+          shutdown_pending_ = false;
+          auto* sreq = new uv_shutdown_t();
+          if (uv_shutdown(sreq, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+            delete sreq;
+          }
+        }
+        if (staged_.empty() && handler_ && !closed_) handler_->OnWriteDrained();
+        return;
+      }
+      if (n > 0) {
+        // Partly written: hand libuv the rest (the chunks stay owned by the request).
+        size_t skip = static_cast<size_t>(n);
+        size_t first = 0;
+        while (skip >= bufs[first].len) skip -= bufs[first++].len;
+        bufs.erase(bufs.begin(), bufs.begin() + static_cast<ptrdiff_t>(first));
+        bufs[0].base += skip;
+        bufs[0].len -= static_cast<unsigned>(skip);
+      }
+      // UV_EAGAIN, or an error: uv_write below queues or reports it.
     }
     int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
                       static_cast<unsigned>(bufs.size()), [](uv_write_t* r, int status) {
