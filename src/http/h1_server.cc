@@ -52,7 +52,7 @@ class H1Exchange final : public Exchange {
     if (conn_) conn_->WriteBody(data, end_stream);
   }
   size_t ResponseQueueSize() const override {
-    return conn_ && conn_->stream_ ? conn_->stream_->WriteQueueSize() : 0;
+    return conn_ && conn_->stream_ ? conn_->stream_->WriteQueueSize() + conn_->held_head_.size() : 0;
   }
   void SendError(int status, std::string_view text) override {
     if (!conn_) return;
@@ -407,6 +407,7 @@ void H1ServerConnection::CloseAfterResponse() {
   parser_.Pause();
   pending_.clear();
   pending_off_ = 0;
+  FlushHeldHead();
   stream_->Shutdown();
   if (peer_ended_ && stream_->WriteQueueSize() == 0) {
     Finish();
@@ -709,7 +710,16 @@ void H1ServerConnection::WriteHead(const ResponseHead& head, bool end_stream) {
     Append(&out, "connection: keep-alive\r\n");
   }
   Append(&out, "\r\n");
-  stream_->WriteOwned(std::move(out));
+  if (end_stream || !response_has_body_) {
+    stream_->WriteOwned(std::move(out));
+  } else {
+    // Held until the first body bytes, which usually come in the same turn: head and body then
+    // leave as one write (one TLS record, not two). A posted flush sends it alone otherwise.
+    held_head_ = std::move(out);
+    loop_.Post([this, alive = alive_] {
+      if (*alive) FlushHeldHead();
+    });
+  }
   if (end_stream || !response_has_body_) {
     if (response_remaining_ > 0) {
       // A declared body that will never come: the client must not wait for it.
@@ -731,7 +741,7 @@ void H1ServerConnection::WriteBody(base::ByteSpan data, bool end_stream) {
       Append(&out, "\r\n");
       out.insert(out.end(), data.begin(), data.end());
       Append(&out, end_stream ? "\r\n0\r\n\r\n" : "\r\n");
-      stream_->WriteOwned(std::move(out));
+      EmitOwned(std::move(out));
     } else {
       if (response_remaining_ >= 0) {
         if (static_cast<int64_t>(data.size()) > response_remaining_) {
@@ -742,11 +752,11 @@ void H1ServerConnection::WriteBody(base::ByteSpan data, bool end_stream) {
         }
         response_remaining_ -= static_cast<int64_t>(data.size());
       }
-      stream_->Write(data);
+      Emit(data);
     }
   } else if (chunked_ && end_stream) {
     static constexpr std::string_view kLast = "0\r\n\r\n";
-    stream_->Write(base::ByteSpan(reinterpret_cast<const uint8_t*>(kLast.data()), kLast.size()));
+    Emit(base::ByteSpan(reinterpret_cast<const uint8_t*>(kLast.data()), kLast.size()));
   }
   if (!end_stream) return;
   if (response_remaining_ > 0) {
@@ -755,6 +765,30 @@ void H1ServerConnection::WriteBody(base::ByteSpan data, bool end_stream) {
   }
   response_done_ = true;
   ScheduleDrain();
+}
+
+void H1ServerConnection::Emit(base::ByteSpan data) {
+  if (held_head_.empty()) {
+    stream_->Write(data);
+    return;
+  }
+  held_head_.insert(held_head_.end(), data.begin(), data.end());
+  stream_->WriteOwned(std::move(held_head_));
+  held_head_.clear();
+}
+
+void H1ServerConnection::EmitOwned(std::vector<uint8_t> data) {
+  if (held_head_.empty()) {
+    stream_->WriteOwned(std::move(data));
+    return;
+  }
+  Emit(data);
+}
+
+void H1ServerConnection::FlushHeldHead() {
+  if (held_head_.empty() || !stream_ || finished_) return;
+  stream_->WriteOwned(std::move(held_head_));
+  held_head_.clear();
 }
 
 void H1ServerConnection::WriteError(int status, std::string_view text, bool close) {

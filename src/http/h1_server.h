@@ -122,6 +122,9 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   void SendContinueIfWanted();
   void WriteHead(const ResponseHead& head, bool end_stream);
   void WriteBody(base::ByteSpan data, bool end_stream);
+  void Emit(base::ByteSpan data);  // body bytes, after a held head if any
+  void EmitOwned(std::vector<uint8_t> data);
+  void FlushHeldHead();
   void WriteError(int status, std::string_view text, bool close);
   std::unique_ptr<net::Stream> TakeStream(std::vector<uint8_t>* pending);
 
@@ -133,6 +136,7 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   Router& router_;
   ServerLimits limits_;
   absl::AnyInvocable<void()> on_closed_;
+  std::vector<uint8_t> held_head_;  // a response head waiting for its first body bytes
   H1ServerCounters* counters_;
   H1ServerCounters own_counters_;
   H1Parser parser_;
