@@ -1,7 +1,9 @@
 // dns_message_fuzzer: ParseMessage on arbitrary bytes. Whatever parses must build again, and
 // the built bytes must parse to the same message (or, if the rebuilt message is too large, a
 // TC-flagged prefix of it); a query for a small fixed zone must get an answer that builds and
-// parses.
+// parses. AnswerFast runs on every input: whatever it answers must be a message the general
+// path answers locally, with exactly the bytes the general path builds for UDP.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -9,6 +11,7 @@
 
 #include "base/bytes.h"
 #include "base/ip_prefix.h"
+#include "dns/fast_path.h"
 #include "dns/message.h"
 #include "dns/name.h"
 #include "dns/zone.h"
@@ -95,6 +98,9 @@ const p2proxy::dns::ZoneTable& Zone() {
     auto* z = new p2proxy::dns::ZoneTable(60);
     using p2proxy::base::IpAddress;
     Check(z->AddZone("example.internal").ok());
+    // In mixed case, so that compressing its SOA names against the question is case-sensitive.
+    Check(z->AddZone("Corp.Example.").ok());
+    Check(z->AddRecord("Wiki.Corp.Example", IpAddress::V4(100, 96, 128, 50)).ok());
     Check(z->AddRecord("vault.example.internal", IpAddress::V4(100, 96, 128, 20)).ok());
     Check(z->AddRecord("*.apps.example.internal", IpAddress::V4(100, 96, 128, 30)).ok());
     Check(z->AddRecord("db.apps.example.internal", IpAddress::V4(100, 96, 128, 40)).ok());
@@ -108,11 +114,28 @@ const p2proxy::dns::ZoneTable& Zone() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const p2proxy::base::ByteSpan wire(data, size);
+  uint8_t fast[p2proxy::dns::kMaxFastAnswerLen];
+  const size_t fast_len = p2proxy::dns::AnswerFast(Zone(), wire, absl::MakeSpan(fast));
   p2proxy::dns::Header peeked;
   const bool has_header = p2proxy::dns::PeekHeader(wire, &peeked);
   Message msg;
-  if (p2proxy::dns::ParseMessage(wire, &msg) != ParseError::kOk) return 0;
+  if (p2proxy::dns::ParseMessage(wire, &msg) != ParseError::kOk) {
+    Check(fast_len == 0);
+    return 0;
+  }
   Check(has_header && peeked.id == msg.header.id);
+  if (fast_len > 0) {
+    // What the resolver's general path sends for it over UDP.
+    Check(!msg.header.qr);
+    Message general;
+    Check(Zone().Answer(msg, &general));
+    std::vector<uint8_t> general_wire;
+    const size_t limit = p2proxy::dns::UdpAnswerLimit(
+        msg.edns.has_value(), msg.edns ? msg.edns->udp_payload_size : 0);
+    Check(p2proxy::dns::BuildMessage(general, limit, &general_wire));
+    Check(general_wire.size() == fast_len &&
+          std::equal(general_wire.begin(), general_wire.end(), fast));
+  }
 
   std::vector<uint8_t> out;
   if (BuildOrTooLarge(msg, &out)) {

@@ -27,6 +27,16 @@ inline constexpr uint8_t kExtRcodeBadVers = 1;
 // Wire sizes.
 inline constexpr size_t kHeaderLen = 12;
 inline constexpr size_t kMaxUdpPayload = 512;  // without EDNS, RFC 1035 4.2.1
+// kMaxEdnsUdpPayload is the EDNS payload size we advertise and the most we send over UDP: the
+// DNS flag day 2020 value, which avoids IP fragmentation.
+inline constexpr size_t kMaxEdnsUdpPayload = 1232;
+// UdpAnswerLimit is the most a UDP answer may hold: 512 bytes without EDNS; with it the
+// client's payload size, but at least 512 and at most kMaxEdnsUdpPayload.
+inline size_t UdpAnswerLimit(bool edns, uint16_t udp_payload_size) {
+  if (!edns) return kMaxUdpPayload;
+  if (udp_payload_size < kMaxUdpPayload) return kMaxUdpPayload;
+  return udp_payload_size < kMaxEdnsUdpPayload ? udp_payload_size : kMaxEdnsUdpPayload;
+}
 
 // Header is the fixed header without its four counts (the section vectors give those). The Z
 // bit is dropped on parse and written as zero.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "dns/fast_path.h"
 #include "net/timer.h"
 
 namespace p2proxy::dns {
@@ -13,13 +14,12 @@ namespace {
 
 // Without EDNS a UDP answer holds 512 bytes (RFC 1035 §4.2.1). With it we honour the client's
 // size but never exceed 1232, the DNS flag day 2020 value that avoids IP fragmentation.
-constexpr size_t kClassicUdp = 512;
-constexpr size_t kMaxUdp = 1232;
+constexpr size_t kClassicUdp = kMaxUdpPayload;
+constexpr size_t kMaxUdp = kMaxEdnsUdpPayload;
 constexpr size_t kMaxTcp = 65535;
 
 size_t UdpLimit(const Message& query) {
-  if (!query.edns) return kClassicUdp;
-  return std::clamp<size_t>(query.edns->udp_payload_size, kClassicUdp, kMaxUdp);
+  return UdpAnswerLimit(query.edns.has_value(), query.edns ? query.edns->udp_payload_size : 0);
 }
 
 // OurEdns is the OPT we put in an answer when the query had one.
@@ -135,7 +135,15 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
 
 Resolver::Resolver(net::Loop& loop, const base::Clock& clock, ZoneTable zones, const Options& options)
     : loop_(loop), options_(options), zones_(std::move(zones)), cache_(clock, options.cache_entries),
-      alive_(std::make_shared<bool>(true)) {}
+      udp_slots_(kMaxUdpSlots * kMaxFastAnswerLen), alive_(std::make_shared<bool>(true)) {
+  udp_owned_.reserve(kMaxUdpSlots);
+  udp_out_.reserve(kMaxUdpSlots);
+  uv_check_init(loop.uv(), flush_.get());
+  flush_.MarkInitialized();
+  flush_->data = this;
+  // A pending flush must not keep the loop alive on its own.
+  uv_unref(flush_.handle());
+}
 
 absl::StatusOr<std::unique_ptr<Resolver>> Resolver::Create(net::Loop& loop, const base::Clock& clock,
                                                            ZoneTable zones, const Options& options) {
@@ -184,26 +192,49 @@ Resolver::~Resolver() {
 }
 
 void Resolver::OnUdp(absl::Span<const base::Datagram> batch) {
-  // Answers ready during the batch (local names, cache hits) leave together in one sendmmsg;
-  // forwarded ones go out when the upstream answers.
+  // Answers ready during the batch (local names, cache hits) wait for FlushUdp; forwarded ones
+  // go out when the upstream answers. The common query, a private name, is answered by
+  // AnswerFast straight into a slot: no parse into a Message, no allocation.
   in_udp_batch_ = true;
   for (const base::Datagram& d : batch) {
     ++counters_.udp_queries;
+    if (num_udp_slots_used_ == kMaxUdpSlots) FlushUdp();
+    uint8_t* slot = udp_slots_.data() + num_udp_slots_used_ * kMaxFastAnswerLen;
+    if (const size_t len = AnswerFast(zones_, d.data, base::MutableByteSpan(slot, kMaxFastAnswerLen))) {
+      ++counters_.answered_locally;
+      ++counters_.fast_path;
+      ++num_udp_slots_used_;
+      udp_out_.push_back(base::Datagram{base::ByteSpan(slot, len), d.addr});
+      continue;
+    }
     const base::SocketAddress from = d.addr;
     HandleQuery(d.data, false, [this, from](std::vector<uint8_t> response) {
-      if (in_udp_batch_) {
-        udp_out_.push_back(UdpReply{from, std::move(response)});
-      } else {
+      if (!in_udp_batch_) {
         udp_->Send(from, response);
+        return;
       }
+      udp_owned_.push_back(std::move(response));
+      udp_out_.push_back(base::Datagram{udp_owned_.back(), from});
     });
   }
   in_udp_batch_ = false;
-  if (udp_out_.empty()) return;
-  udp_out_views_.clear();
-  for (const UdpReply& r : udp_out_) udp_out_views_.push_back(base::Datagram{r.data, r.to});
-  udp_->SendBatch(udp_out_views_);
+  if (!udp_out_.empty() && !flush_armed_) {
+    flush_armed_ = true;
+    uv_check_start(flush_.get(), [](uv_check_t* h) {
+      if (h->data != nullptr) static_cast<Resolver*>(h->data)->FlushUdp();
+    });
+  }
+}
+
+void Resolver::FlushUdp() {
+  if (flush_armed_) {
+    flush_armed_ = false;
+    uv_check_stop(flush_.get());
+  }
+  if (!udp_out_.empty()) udp_->SendBatch(udp_out_);
   udp_out_.clear();
+  udp_owned_.clear();
+  num_udp_slots_used_ = 0;
 }
 
 void Resolver::OnTcp(std::unique_ptr<net::TcpStream> stream) {

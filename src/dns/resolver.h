@@ -28,6 +28,7 @@ struct ResolverCounters {
   uint64_t udp_queries = 0;
   uint64_t tcp_queries = 0;
   uint64_t answered_locally = 0;  // private names (I2)
+  uint64_t fast_path = 0;         // of those, UDP answers written by AnswerFast (fast_path.h)
   uint64_t cache_hits = 0;
   uint64_t forwarded = 0;
   uint64_t formerr = 0;           // malformed queries answered FORMERR
@@ -84,13 +85,20 @@ class Resolver {
   Cache cache_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<net::UdpSocket> udp_;
-  struct UdpReply {
-    base::SocketAddress to;
-    std::vector<uint8_t> data;
-  };
+  void FlushUdp();
+  // Answers ready while the loop reads datagrams wait in |udp_out_| and leave in one
+  // SendBatch from |flush_|, a check handle: it runs once the loop's I/O phase is over, so all
+  // the recvmmsg batches of one wakeup share one sendmmsg. Fast-path answers live in
+  // |udp_slots_| (kMaxUdpSlots slots of kMaxFastAnswerLen, allocated once), the general
+  // path's in |udp_owned_| (moving a vector keeps its bytes where the views point).
+  static constexpr size_t kMaxUdpSlots = 64;
   bool in_udp_batch_ = false;
-  std::vector<UdpReply> udp_out_;
-  std::vector<base::Datagram> udp_out_views_;
+  std::vector<uint8_t> udp_slots_;
+  size_t num_udp_slots_used_ = 0;
+  std::vector<std::vector<uint8_t>> udp_owned_;
+  std::vector<base::Datagram> udp_out_;
+  net::UvHandle<uv_check_t> flush_;
+  bool flush_armed_ = false;
   std::unique_ptr<net::TcpListener> tcp_;
   std::map<uint64_t, std::unique_ptr<TcpSession>> sessions_;
   uint64_t next_session_ = 1;

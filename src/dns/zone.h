@@ -3,24 +3,29 @@
 #ifndef P2PROXY_DNS_ZONE_H_
 #define P2PROXY_DNS_ZONE_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "base/ip_prefix.h"
 #include "dns/message.h"
 #include "dns/name.h"
+#include "dns/name_key.h"
 
 namespace p2proxy::dns {
 
 // ZoneTable holds private zones and their A records. Every name at or under a zone is answered
 // locally (never forwarded, so private names do not leak to upstream resolvers), as are the
 // in-addr.arpa names of the reverse prefixes. Setup methods return errors a user can act on;
-// IsPrivate and Answer are for the per-query path and do not fail.
+// IsPrivate, Lookup and Answer are for the per-query path and do not fail. Lookups are keyed on
+// NameKey (lower-cased wire form), so Lookup allocates nothing; AnswerFast (fast_path.h) builds
+// on it for the common UDP query.
 class ZoneTable {
  public:
   // ZoneTable(ttl): |ttl| is the TTL of every answer and the SOA's minimum (negative caching).
@@ -40,8 +45,40 @@ class ZoneTable {
   absl::Status AddReverse(const base::IpPrefix& prefix);
 
   // IsPrivate is true for a name at or under a zone, and for an in-addr.arpa name (full, or
-  // partial such as 128.96.100.in-addr.arpa) whose addresses all lie in a reverse prefix.
+  // partial such as 128.96.100.in-addr.arpa) whose addresses all lie in a reverse prefix. A
+  // name no message can carry (a label over 63 octets, over 255 in all) is never private.
   bool IsPrivate(const Name& qname) const;
+
+  // Apex is a zone, or the reverse zone of a prefix (100.in-addr.arpa for 100.64.0.0/10): the
+  // owner of the SOA in negative answers. The wire forms are uncompressed, in the configured
+  // case, for writers that compress them against other names themselves.
+  struct Apex {
+    Name name;
+    std::string key;  // NameKey of |name|
+    size_t num_labels = 0;
+    std::vector<uint8_t> wire, mname_wire, rname_wire;  // name, ns.<name>, hostmaster.<name>
+  };
+  // Target is the name a PTR answer gives, with its uncompressed wire form.
+  struct Target {
+    Name name;
+    std::vector<uint8_t> wire;
+  };
+  // Match is what Lookup found for one name. Its pointers are into the table: valid until the
+  // table is changed, moved or destroyed.
+  struct Match {
+    const Apex* apex = nullptr;                // the zone it is in; null: the name is not private
+    bool exists = false;                       // a record, wildcard, apex or empty non-terminal
+    bool is_apex = false;
+    const base::IpAddress* address = nullptr;  // its A record, if any
+    const Target* ptr_target = nullptr;        // its PTR target (reverse names), if any
+  };
+  // Lookup finds |qname| among the zones, records and reverse prefixes, without allocating.
+  Match Lookup(const NameKey& qname) const;
+  // ttl is the TTL of every answer and the SOA's minimum.
+  uint32_t ttl() const { return ttl_; }
+  // soa_fixed is the end of every SOA rdata after its two names: serial, refresh, retry,
+  // expire and minimum, 32 bits each.
+  const std::array<uint8_t, 20>& soa_fixed() const { return soa_fixed_; }
 
   // Answer builds the response to |query|, whose first question must be private; otherwise it
   // returns false and leaves |response| alone. The response has the query's id and opcode,
@@ -60,26 +97,26 @@ class ZoneTable {
     Name name;
     base::IpAddress address;
   };
-  // Lookup result for one name.
-  struct Found {
-    bool exists = false;                       // the name exists (record, wildcard, apex, interior)
-    const base::IpAddress* address = nullptr;  // its A record, if any
-    const Name* ptr_target = nullptr;          // its PTR target (reverse names), if any
-    bool is_apex = false;
-    Name apex;  // the zone (or reverse zone) for the SOA
+  struct Reverse {
+    base::IpPrefix prefix;
+    Apex apex;
   };
 
-  const Name* ZoneOf(const Name& qname) const;
-  const base::IpPrefix* ReverseOf(const Name& qname, Name* apex) const;
-  Found Find(const Name& qname) const;
-  Record Soa(const Name& apex) const;
+  const Apex* ZoneOf(const NameKey& qname) const;
+  const Reverse* ReverseOf(const NameKey& qname, base::IpPrefix* block) const;
+  Record Soa(const Apex& apex) const;
 
   uint32_t ttl_;
-  std::vector<Name> zones_;
-  std::vector<base::IpPrefix> reverse_;
-  std::unordered_map<std::string, Entry> exact_;         // by Name::Key()
-  std::unordered_map<std::string, Entry> wildcards_;     // by the Key() of the name under '*'
-  std::unordered_map<uint32_t, Name> names_by_address_;  // first exact name per address
+  std::array<uint8_t, 20> soa_fixed_;
+  std::vector<Apex> zones_;
+  std::vector<Reverse> reverse_;
+  // Keyed by NameKey: exact names, and wildcards by the name under their '*'.
+  absl::flat_hash_map<std::string, Entry> exact_;
+  absl::flat_hash_map<std::string, Entry> wildcards_;
+  // interior_ holds the keys of every record's name and all its ancestors: a name in a zone
+  // without a record of its own exists (an empty non-terminal) if it is here.
+  absl::flat_hash_set<std::string> interior_;
+  absl::flat_hash_map<uint32_t, Target> names_by_address_;  // first exact name per address
 };
 
 }  // namespace p2proxy::dns

@@ -278,3 +278,71 @@ TEST_CASE("resolver: a TCP client that half-closes after its query still gets th
     REQUIRE(m.header.id == 100 + round);
   }
 }
+
+// Over UDP the common private query takes AnswerFast; its bytes are those the general path
+// gives the same query over TCP (where the fast path is never used), and a burst that mixes
+// fast, local-but-unusual, forwarded and malformed queries gets every answer, each to its id.
+TEST_CASE("resolver: private names over UDP take the fast path, with the general path's bytes") {
+  Rig rig;
+  const std::vector<uint8_t> queries[] = {
+      Query(31, "Vault.Example.Internal", kTypeA, true), Query(32, "vault.example.internal", kTypeAaaa),
+      Query(33, "missing.example.internal", kTypeA, true), Query(34, "20.128.96.100.in-addr.arpa", kTypePtr)};
+  std::vector<std::vector<uint8_t>> udp_answers;
+  for (const auto& q : queries) {
+    Message m;
+    REQUIRE(rig.Ask(q, &m));
+    udp_answers.push_back(rig.last_wire);
+  }
+  REQUIRE(rig.resolver->counters().fast_path == 4);
+  REQUIRE(rig.resolver->counters().answered_locally == 4);
+
+  Reader reader;
+  auto tcp = ConnectTcp(rig, reader);
+  std::vector<uint8_t> framed;
+  for (const auto& q : queries) Frame(q, &framed);
+  tcp->Write(framed);
+  std::vector<std::vector<uint8_t>> tcp_answers;
+  REQUIRE(rig.loop.RunUntil([&] {
+    tcp_answers.clear();
+    size_t off = 0;
+    while (reader.bytes.size() - off >= 2) {
+      const size_t len = (size_t{reader.bytes[off]} << 8) | reader.bytes[off + 1];
+      if (reader.bytes.size() - off - 2 < len) break;
+      tcp_answers.emplace_back(reader.bytes.begin() + off + 2, reader.bytes.begin() + off + 2 + len);
+      off += 2 + len;
+    }
+    return tcp_answers.size() == 4;
+  }, absl::Seconds(10)));
+  // Local answers over TCP are synchronous, so they come back in order.
+  REQUIRE(tcp_answers == udp_answers);
+  REQUIRE(rig.resolver->counters().fast_path == 4);
+
+  // A burst: 40 fast ones, then two questions (FORMERR, local), a forwarded name, a loop.
+  Message two;
+  REQUIRE(ParseMessage(Query(60, "vault.example.internal", kTypeA), &two) == ParseError::kOk);
+  two.questions.push_back(two.questions[0]);
+  std::vector<uint8_t> two_wire;
+  REQUIRE(BuildMessage(two, 512, &two_wire));
+  const size_t before = rig.replies.size();
+  for (uint16_t id = 100; id < 140; ++id) {
+    rig.client->Send(rig.resolver->local_address(), Query(id, "x.example.internal", kTypeA, id % 2 == 0));
+  }
+  rig.client->Send(rig.resolver->local_address(), two_wire);
+  rig.client->Send(rig.resolver->local_address(), Query(61, "www.example.com", kTypeA));
+  rig.client->Send(rig.resolver->local_address(),
+                   std::vector<uint8_t>{0, 62, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1});
+  REQUIRE(rig.loop.RunUntil([&] { return rig.replies.size() == before + 43; }, absl::Seconds(10)));
+  std::vector<int> rcode_by_id(141 + 62, -1);
+  for (size_t i = before; i < rig.replies.size(); ++i) {
+    Message m;
+    REQUIRE(ParseMessage(rig.replies[i], &m) == ParseError::kOk);
+    REQUIRE(m.header.qr);
+    rcode_by_id.at(m.header.id) = m.header.rcode;
+  }
+  for (uint16_t id = 100; id < 140; ++id) REQUIRE(rcode_by_id[id] == kRcodeNxDomain);
+  REQUIRE(rcode_by_id[60] == kRcodeFormErr);
+  REQUIRE(rcode_by_id[61] == kRcodeNoError);
+  REQUIRE(rcode_by_id[62] == kRcodeFormErr);
+  REQUIRE(rig.resolver->counters().fast_path == 44);
+  REQUIRE(rig.upstream.asked == std::vector<std::string>{"www.example.com"});
+}
