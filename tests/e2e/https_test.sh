@@ -130,6 +130,12 @@ basics)
     grep -q "^version=$want\$" <<<"$out" || fail "curl $v: HTTP version: $out"
     log "curl $v: the app's page, HTTP/$want, TLS verified against the test CA"
   done
+  for tls in 1.2 1.3; do
+    out=$(in_c "${CURL[@]}" -v --tlsv"$tls" --tls-max "$tls" https://vault.example.internal/ 2>&1) || fail "curl over TLS $tls: $out"
+    grep -q "SSL connection using TLSv$tls" <<<"$out" || fail "curl --tls-max $tls did not negotiate TLS $tls: $(grep 'SSL connection' <<<"$out")"
+    grep -q "vault: the private app behind the site ($E2E_ID)" <<<"$out" || fail "curl over TLS $tls: wrong page"
+  done
+  log "TLS 1.2 and TLS 1.3 both work"
   hdrs=$(in_c "${CURL[@]}" -H 'X-P2proxy-User: mallory' -H 'x-p2proxy-roles: admin' https://vault.example.internal/headers)
   for want in '"x-forwarded-for": "100.96.0.5"' '"x-p2proxy-user": "tester"' '"x-p2proxy-roles": "dev"' \
               '"x-forwarded-proto": "https"' '"x-forwarded-host": "vault.example.internal"' '"host": "vault.example.internal"'; do
