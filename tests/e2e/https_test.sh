@@ -88,15 +88,9 @@ cat > "$E2E_TMP/site.json" <<JSON
    "access": {"roles": ["admin"]}}
  ]}
 JSON
-bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
-SITE_PID=$BG_PID
-wait_until 10 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+start_p2p_site "$S" "$SITE"
 
 # ---- the client: TUN + private DNS ----
-wgif="p2h${E2E_ID}"; wgif=${wgif:0:15}
-E2E_FILES+=("/var/run/wireguard/$wgif.sock")
-printf '[Interface]\nPrivateKey = %s\nAddress = 100.96.0.5/32\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 100.96.128.0/18, 100.96.0.10/32\n' \
-  "$key_c" "$pub_s" > "$E2E_TMP/$wgif.conf"
 cat > "$E2E_TMP/client.json" <<JSON
 {"dns": {"state_dir": "$E2E_TMP/state"},
  "zones": ["example.internal"],
@@ -105,8 +99,8 @@ cat > "$E2E_TMP/client.json" <<JSON
                {"name": "admin.example.internal", "address": "100.96.128.22"},
                {"name": "other.example.internal", "address": "100.96.128.20"}]}
 JSON
-bg "$C" client "$CLIENT" --wg-config="$E2E_TMP/$wgif.conf" --config="$E2E_TMP/client.json"
-wait_until 10 "client DNS ready" grep -q 'event=client.dns_ready' "$E2E_TMP/client.log"
+start_p2p_tun_client "$C" "$CLIENT" p2h "$key_c" "$pub_s"
+wgif=$WGIF
 wait_until 20 "the site dialled in (handshake)" sh -c "ip netns exec '$C' wg show '$wgif' latest-handshakes | awk '{exit !(\$2 > 0)}'"
 
 CURL=(curl -sS --max-time 60 --cacert "$pki/ca.pem")

@@ -80,3 +80,25 @@ wait_until() {
     sleep 0.1
   done
 }
+
+# start_p2p_site NS SITE_BIN: run p2proxy-site in NS with $E2E_TMP/site.json (written by the caller),
+# logging to site.log, and wait until it is up. Sets SITE_PID.
+start_p2p_site() {
+  bg "$1" site "$2" --config="$E2E_TMP/site.json"
+  SITE_PID=$BG_PID
+  wait_until 10 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+}
+
+# start_p2p_tun_client NS CLIENT_BIN IFPREFIX KEY PEER_PUB: run p2proxy-client in NS in WireGuard
+# mode (TUN 100.96.0.5/32, listen port 51820, one peer for 100.96.128.0/18 and the site's node
+# address 100.96.0.10) with $E2E_TMP/client.json (written by the caller), and wait until its DNS
+# is ready. Sets CLIENT_PID and WGIF.
+start_p2p_tun_client() {
+  WGIF="$3${E2E_ID}"; WGIF=${WGIF:0:15}
+  E2E_FILES+=("/var/run/wireguard/$WGIF.sock")
+  printf '[Interface]\nPrivateKey = %s\nAddress = 100.96.0.5/32\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 100.96.128.0/18, 100.96.0.10/32\n' \
+    "$4" "$5" > "$E2E_TMP/$WGIF.conf"
+  bg "$1" client "$2" --wg-config="$E2E_TMP/$WGIF.conf" --config="$E2E_TMP/client.json"
+  CLIENT_PID=$BG_PID
+  wait_until 10 "client DNS ready" grep -q 'event=client.dns_ready' "$E2E_TMP/client.log"
+}

@@ -45,23 +45,16 @@ cat > "$E2E_TMP/site.json" <<JSON
  "peers": [{"public_key": "$pub_c", "allowed_ips": ["100.96.0.5/32"], "user": "tester", "endpoint": "198.18.4.1:51820", "persistent_keepalive": 5}],
  "resources": [{"name": "vault", "address": "100.96.128.20", "port": 80, "protocol": "tcp", "target": "198.19.4.2:8080", "access": {"users": ["tester"]}}]}
 JSON
-bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
-SITE_PID=$BG_PID
-wait_until 10 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+start_p2p_site "$S" "$SITE"
 
 # ---- the client: TUN + private DNS ----
-wgif="p2p${E2E_ID}"; wgif=${wgif:0:15}
-E2E_FILES+=("/var/run/wireguard/$wgif.sock")
-printf '[Interface]\nPrivateKey = %s\nAddress = 100.96.0.5/32\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 100.96.128.0/18, 100.96.0.10/32\n' \
-  "$key_c" "$pub_s" > "$E2E_TMP/$wgif.conf"
 cat > "$E2E_TMP/client.json" <<JSON
 {"dns": {"state_dir": "$E2E_TMP/state"},
  "zones": ["example.internal"],
  "resources": [{"name": "vault.example.internal", "address": "100.96.128.20"}]}
 JSON
-bg "$C" client "$CLIENT" --wg-config="$E2E_TMP/$wgif.conf" --config="$E2E_TMP/client.json"
-CLIENT_PID=$BG_PID
-wait_until 10 "client DNS ready" grep -q 'event=client.dns_ready' "$E2E_TMP/client.log"
+start_p2p_tun_client "$C" "$CLIENT" p2p "$key_c" "$pub_s"
+wgif=$WGIF
 in_c() { ip netns exec "$C" "$@"; }
 
 ans=$(in_c dig +short +time=2 vault.example.internal)
