@@ -202,13 +202,7 @@ void TcpStream::FlushStaged() {
         }
         destroyed_ = nullptr;
         if (closed_ || !tcp_.get()) return;
-        if (shutdown_pending_) {
-          shutdown_pending_ = false;
-          auto* sreq = new uv_shutdown_t();
-          if (uv_shutdown(sreq, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
-            delete sreq;
-          }
-        }
+        StartPendingShutdown();
         if (staged_.empty() && handler_ && !closed_) handler_->OnWriteDrained();
         return;
       }
@@ -256,13 +250,15 @@ void TcpStream::FlushStaged() {
       req.release();  // libuv holds it until the callback
     }
   }
-  if (shutdown_pending_) {
-    shutdown_pending_ = false;
-    auto* req = new uv_shutdown_t();
-    int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()),
-                         [](uv_shutdown_t* r, int) { delete r; });
-    if (rc != 0) delete req;
-  }
+  StartPendingShutdown();
+}
+
+void TcpStream::StartPendingShutdown() {
+  if (!shutdown_pending_) return;
+  shutdown_pending_ = false;
+  auto* req = new uv_shutdown_t();
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* r, int) { delete r; });
+  if (rc != 0) delete req;
 }
 
 size_t TcpStream::WriteQueueSize() const {

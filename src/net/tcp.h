@@ -53,6 +53,7 @@ class TcpStream final : public Stream {
   void Fail(const absl::Status& status);
   void ScheduleFlush();
   void FlushStaged();
+  void StartPendingShutdown();  // the uv_shutdown a Shutdown() asked for, once writes are handed over
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
 

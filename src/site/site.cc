@@ -34,7 +34,6 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
                                                    const SiteConfig& config, const Options& options) {
   std::unique_ptr<Site> s(new Site(loop));
   Site* self = s.get();
-  s->clock_ = &clock;
   s->resources_ = config.resources;
   auto audit = http::AuditLog::Open(loop, config.audit_log);
   if (!audit.ok()) return audit.status();
@@ -137,9 +136,8 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
                                    [self, i, ur](base::ByteSpan data, const base::IpAddress& from, uint16_t port) {
                                      // Deny by default, per datagram; a refused flow is audited once.
                                      const SiteResource& res = self->resources_[i];
-                                     const wg::Peer* p = self->transport_->device().allowed_ips().Lookup(from);
-                                     auto id = p ? self->identities_.find(p) : self->identities_.end();
-                                     if (id != self->identities_.end() && http::Matches(res.access.grant, id->second)) {
+                                     const http::Identity* id = self->IdentityOf(from);
+                                     if (id != nullptr && http::Matches(res.access.grant, *id)) {
                                        ur->relay->FromClient(data, from, port);
                                        return;
                                      }
@@ -199,18 +197,38 @@ void Site::InputPending() {
   stack_->Input(absl::MakeConstSpan(in_batch_.data(), n));
 }
 
+const http::Identity* Site::IdentityOf(const base::IpAddress& addr) const {
+  // The device accepted this packet only because its source is inside the sending peer's
+  // allowed IPs (cryptokey routing), so the source names the peer.
+  const wg::Peer* p = transport_->device().allowed_ips().Lookup(addr);
+  if (p == nullptr) return nullptr;
+  auto it = identities_.find(p);
+  return it == identities_.end() ? nullptr : &it->second;
+}
+
 PeerContext Site::PeerOf(const base::IpAddress& addr, uint16_t port) const {
   PeerContext peer;
   peer.address = addr.ToString();
   peer.port = port;
-  // The device accepted this packet only because its source is inside the sending peer's
-  // allowed IPs (cryptokey routing), so the source names the peer.
-  const wg::Peer* p = transport_->device().allowed_ips().Lookup(addr);
-  if (p != nullptr) {
-    auto it = identities_.find(p);
-    if (it != identities_.end()) peer.identity = it->second;
-  }
+  if (const http::Identity* id = IdentityOf(addr)) peer.identity = *id;
   return peer;
+}
+
+void Site::StartSplice(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stream> b, proxy::Splice::DoneFn done) {
+  auto splice = std::make_unique<proxy::Splice>(
+      std::move(a), std::move(b),
+      [this, done = std::move(done)](proxy::Splice* sp, const proxy::Splice::Stats& st,
+                                     const absl::Status& status) mutable {
+        if (done) done(sp, st, status);
+        auto sit = splices_.find(sp);
+        if (sit != splices_.end()) {
+          loop_.DeferDelete(std::move(sit->second));
+          splices_.erase(sit);
+        }
+      });
+  proxy::Splice* raw = splice.get();
+  splices_.emplace(raw, std::move(splice));
+  raw->Start();
 }
 
 void Site::AuditConnection(const SiteResource& r, const PeerContext& peer, absl::Time started, uint64_t in,
@@ -313,18 +331,7 @@ void Site::SpliceUpgraded(std::unique_ptr<net::Stream> client, std::vector<uint8
                           std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
   if (!client_pending.empty()) upstream->WriteOwned(std::move(client_pending));
   if (!upstream_pending.empty()) client->WriteOwned(std::move(upstream_pending));
-  auto splice = std::make_unique<proxy::Splice>(
-      std::move(client), std::move(upstream),
-      [this](proxy::Splice* sp, const proxy::Splice::Stats&, const absl::Status&) {
-        auto sit = splices_.find(sp);
-        if (sit != splices_.end()) {
-          loop_.DeferDelete(std::move(sit->second));
-          splices_.erase(sit);
-        }
-      });
-  proxy::Splice* raw = splice.get();
-  splices_.emplace(raw, std::move(splice));
-  raw->Start();
+  StartSplice(std::move(client), std::move(upstream), nullptr);
 }
 
 void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
@@ -335,12 +342,10 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
   // The overlay connection waits, unread (its window closes), while we dial the target.
   const uint64_t id = next_dial_id_++;
   dialing_.emplace(id, std::move(conn));
-  const std::string resource = r.name;
-  const std::string from = absl::StrCat(peer.ToString(), ":", peer_port);
   const absl::Time started = absl::Now();
   std::weak_ptr<bool> alive = alive_;
   const SiteResource* res = &r;
-  net::TcpStream::Connect(loop_, r.target, [this, alive, id, resource, from, started, res, who](
+  net::TcpStream::Connect(loop_, r.target, [this, alive, id, started, res, who](
                                                absl::StatusOr<std::unique_ptr<net::TcpStream>> target) {
     if (alive.expired()) return;
     auto it = dialing_.find(id);
@@ -349,36 +354,30 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
     dialing_.erase(it);
     if (!target.ok()) {
       ++counters_.tcp_target_failed;
-      P2P_LOG(kWarn, "site.target_failed").Kv("resource", resource).Kv("peer", from).Kv("error", target.status().message());
+      P2P_LOG(kWarn, "site.target_failed")
+          .Kv("resource", res->name)
+          .Kv("peer", absl::StrCat(who.address, ":", who.port))
+          .Kv("error", target.status().message());
       AuditConnection(*res, who, started, 0, 0, true, absl::StrCat("target: ", target.status().message()));
       overlay->Close();
       return;
     }
-    auto splice = std::make_unique<proxy::Splice>(
+    StartSplice(
         std::move(overlay), std::move(*target),
-        [this, resource, from, started, res, who](proxy::Splice* sp, const proxy::Splice::Stats& st,
-                                                  const absl::Status& status) {
+        [this, started, res, who](proxy::Splice*, const proxy::Splice::Stats& st, const absl::Status& status) {
           AuditConnection(*res, who, started, st.a_to_b, st.b_to_a, true,
                           status.ok() ? std::string() : std::string(status.message()));
           counters_.bytes_to_targets += st.a_to_b;
           counters_.bytes_from_targets += st.b_to_a;
           status.ok() ? ++counters_.tcp_completed : ++counters_.tcp_failed;
           P2P_LOG(kInfo, "site.conn")
-              .Kv("resource", resource)
-              .Kv("peer", from)
+              .Kv("resource", res->name)
+              .Kv("peer", absl::StrCat(who.address, ":", who.port))
               .Kv("bytes_in", st.a_to_b)
               .Kv("bytes_out", st.b_to_a)
               .Kv("duration_ms", absl::ToInt64Milliseconds(absl::Now() - started))
               .Kv("result", status.ok() ? "ok" : std::string(status.message()));
-          auto sit = splices_.find(sp);
-          if (sit != splices_.end()) {
-            loop_.DeferDelete(std::move(sit->second));
-            splices_.erase(sit);
-          }
         });
-    proxy::Splice* raw = splice.get();
-    splices_.emplace(raw, std::move(splice));
-    raw->Start();
   });
 }
 

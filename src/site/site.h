@@ -76,7 +76,12 @@ class Site {
   // Admit checks the peer against the resource's grant; a refusal is audited and the
   // connection reset on the next turn.
   bool Admit(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer);
+  // IdentityOf: who sent packets from |addr| (null: no peer, or a peer without an entry).
+  // Allocates nothing: the UDP path asks it per datagram.
+  const http::Identity* IdentityOf(const base::IpAddress& addr) const;
   PeerContext PeerOf(const base::IpAddress& addr, uint16_t port) const;
+  // StartSplice joins |a| and |b|, owns the splice until it ends, then runs |done| (optional).
+  void StartSplice(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stream> b, proxy::Splice::DoneFn done);
   absl::Status LoadCertificate(HttpsResource& resource);
   void SpliceUpgraded(std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
                       std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending);
@@ -84,7 +89,6 @@ class Site {
                        uint64_t out, bool allowed, std::string reason);
 
   net::Loop& loop_;
-  base::Clock* clock_ = nullptr;
   std::shared_ptr<bool> alive_;  // lets callbacks that outlive the site notice
   std::unique_ptr<http::AuditLog> audit_;  // destroyed last: everything below may audit
   std::map<const wg::Peer*, http::Identity> identities_;
