@@ -1,8 +1,9 @@
-// http1_request_fuzzer: H1Parser (requests) on arbitrary bytes, fed in 1-3 pieces split where
-// the input's first bytes say. Whatever the split, the events must be the same as for the whole
+// http1_request_fuzzer: H1Parser on arbitrary bytes, as requests (what clients send the site)
+// and as responses (what upstream apps send back), fed in 1-3 pieces split where the input's
+// first bytes say. Whatever the split, the events must be the same as for the whole
 // input at once (heads, per-message body bytes, ends, the final error), and every head must keep
 // the wrapper's promises: lower-case token names, values without CR/LF/NUL or edge whitespace,
-// one Host for HTTP/1.1, no Content-Length together with chunked.
+// one Host for an HTTP/1.1 request, no Content-Length together with chunked.
 //
 // Input: byte 0 picks the number of pieces, bytes 1-2 the split points; the rest is the stream.
 #include <cstdint>
@@ -24,7 +25,7 @@ void Check(bool ok) {
   if (!ok) std::abort();
 }
 
-void CheckHead(const H1Head& h) {
+void CheckHead(const H1Head& h, H1Parser::Kind kind) {
   int hosts = 0;
   for (const auto& f : h.headers) {
     Check(!f.name.empty());
@@ -34,21 +35,27 @@ void CheckHead(const H1Head& h) {
     hosts += f.name == "host";
   }
   Check(h.version == 10 || h.version == 11);
+  Check(!(h.chunked && h.content_length >= 0));
+  if (kind == H1Parser::Kind::kResponse) {
+    Check(h.status >= 100 && h.status <= 999);
+    return;
+  }
   Check(hosts <= 1);
   if (h.version == 11) Check(hosts == 1);
-  Check(!(h.chunked && h.content_length >= 0));
   Check(!h.method.empty() && !h.target.empty());
 }
 
 // Log records events in a form independent of how the bytes were split.
 struct Log final : H1Parser::Visitor {
-  explicit Log() : parser(H1Parser::Kind::kRequest, this, 8192) {}
+  explicit Log(H1Parser::Kind k) : kind(k), parser(k, this, 8192) {}
   void OnHead(H1Head& h) override {
-    CheckHead(h);
-    text += "H:" + h.method + " " + h.target + " " + std::to_string(h.headers.size()) + " " +
+    CheckHead(h, kind);
+    text += "H:" + h.method + " " + h.target + " " + std::to_string(h.status) + " " + std::to_string(h.headers.size()) + " " +
             std::to_string(h.content_length) + (h.chunked ? "c" : "") + (h.upgrade ? "u" : "") + "|";
     body = 0;
-    expected = h.content_length;
+    // 1xx, 204 and 304 responses have no body whatever their Content-Length says (RFC 9112 §6.3).
+    const bool bodiless = kind == H1Parser::Kind::kResponse && (h.status < 200 || h.status == 204 || h.status == 304);
+    expected = bodiless ? 0 : h.content_length;
   }
   void OnBody(ByteSpan d) override {
     Check(!d.empty());
@@ -85,6 +92,7 @@ struct Log final : H1Parser::Visitor {
     if (parser.error() == H1Error::kNone) parser.Finish();
     text += "X:" + std::to_string(static_cast<int>(parser.error()));
   }
+  H1Parser::Kind kind;
   H1Parser parser;
   std::string text;
   std::vector<uint8_t> carry;
@@ -104,15 +112,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (pieces == 1) a = b = stream.size();
   if (pieces == 2) b = stream.size();
 
-  Log whole;
-  whole.Feed(stream);
-  whole.End();
+  for (H1Parser::Kind kind : {H1Parser::Kind::kRequest, H1Parser::Kind::kResponse}) {
+    Log whole(kind);
+    whole.Feed(stream);
+    whole.End();
 
-  Log split;
-  split.Feed(stream.subspan(0, a));
-  split.Feed(stream.subspan(a, b - a));
-  split.Feed(stream.subspan(b));
-  split.End();
-  Check(whole.text == split.text);
+    Log split(kind);
+    split.Feed(stream.subspan(0, a));
+    split.Feed(stream.subspan(a, b - a));
+    split.Feed(stream.subspan(b));
+    split.End();
+    Check(whole.text == split.text);
+  }
   return 0;
 }

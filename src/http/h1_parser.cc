@@ -307,6 +307,11 @@ bool H1Parser::CheckHead() {
     }
   } else {
     head_.status = parser_.status_code;
+    // A status is three digits (RFC 9110 §15); http-parser takes any number, even "0".
+    if (head_.status < 100 || head_.status > 999) {
+      Fail(H1Error::kMalformed, "status");
+      return false;
+    }
   }
   if (head_.transfer_encoding) {
     // Only plain "chunked": we de-chunk and forward, so another coding would go on unlabelled.

@@ -241,3 +241,17 @@ TEST_CASE("H1Parser: token lists") {
   CHECK_FALSE(HasToken("upgraded", "upgrade"));
   CHECK_FALSE(HasToken("", "close"));
 }
+
+TEST_CASE("H1Parser: a response status that is not three digits is malformed (found by fuzzing)") {
+  for (const char* line : {"HTTP/1.1 0 OK\r\n\r\n", "HTTP/1.1 99 Low\r\n\r\n", "HTTP/1.1 1000 High\r\n\r\n"}) {
+    INFO(line);
+    Events e(H1Parser::Kind::kResponse);
+    e.Feed(line);
+    CHECK(e.heads.empty());
+    CHECK(e.parser.error() == p2proxy::http::H1Error::kMalformed);
+  }
+  Events ok(H1Parser::Kind::kResponse);
+  ok.Feed("HTTP/1.1 599 Edge\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(ok.heads.size() == 1);
+  CHECK(ok.heads[0].status == 599);
+}
