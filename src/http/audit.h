@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -15,29 +16,33 @@
 namespace p2proxy::http {
 
 // AuditEvent is one decision and what came of it. Empty strings are left out of the JSON, and
-// so are method/host/path/status for connection-level events.
+// so are method/host/path/status for connection-level events. The strings are views: what
+// they point at must outlive the AuditLog::Write or AuditEventJson call (which copy nothing
+// but the rendered line), so an event costs no allocation of its own.
 struct AuditEvent {
   absl::Time time;           // when the request or connection started
-  std::string kind;          // "https", "http", "tcp" or "udp"
-  std::string resource;      // the resource's name
-  std::string peer_key;      // the peer's WireGuard public key (base64)
-  std::string peer;          // the peer's overlay address and port, "100.96.0.5:41000"
-  std::string user;          // the user the key maps to; empty if none
-  std::string roles;         // comma-separated
-  std::string method;        // HTTP only
-  std::string host;          // HTTP: Host / :authority; TLS: the SNI
-  std::string path;          // HTTP only
+  std::string_view kind;     // "https", "http", "tcp" or "udp"
+  std::string_view resource; // the resource's name
+  std::string_view peer_key; // the peer's WireGuard public key (base64)
+  std::string_view peer;     // the peer's overlay address and port, "100.96.0.5:41000"
+  std::string_view user;     // the user the key maps to; empty if none
+  std::string_view roles;    // comma-separated
+  std::string_view method;   // HTTP only
+  std::string_view host;     // HTTP: Host / :authority; TLS: the SNI
+  std::string_view path;     // HTTP only
   int status = 0;            // HTTP status sent; 0 when none (TCP/UDP, or no response)
   uint64_t bytes_in = 0;     // from the peer (HTTP: request body)
   uint64_t bytes_out = 0;    // to the peer (HTTP: response body)
   int64_t duration_ms = 0;
   bool allowed = false;      // the access decision
-  std::string reason;        // why denied, or what failed
+  std::string_view reason;   // why denied, or what failed
 };
 
 // AuditEventJson renders |event| as one line of JSON (no newline): keys in a fixed order, time
 // as RFC 3339 UTC with milliseconds, strings escaped per RFC 8259.
 std::string AuditEventJson(const AuditEvent& event);
+// AppendAuditEventJson appends the same line to |*out|.
+void AppendAuditEventJson(const AuditEvent& event, std::string* out);
 
 // AuditLog appends events to a file opened O_APPEND (created 0600) or to stdout. Lines written
 // in one loop turn go out in one write(2) at the end of the turn, so a burst of requests costs

@@ -64,6 +64,7 @@ void H1Head::Clear() {
   status = 0;
   version = 11;
   headers.clear();
+  headers.reserve(16);  // one allocation per message, not one per doubling (consumers move it out)
   content_length = -1;
   chunked = false;
   transfer_encoding = false;

@@ -21,6 +21,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "http/wire.h"
 
 namespace p2proxy::http {
 
@@ -84,16 +85,6 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-void Append(std::vector<uint8_t>* out, std::string_view s) {
-  out->insert(out->end(), s.begin(), s.end());
-}
-
-void AppendNumber(std::vector<uint8_t>* out, uint64_t v, int base = 10) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v, base);
-  out->insert(out->end(), buf, r.ptr);
-}
-
 std::string_view ReasonPhrase(int status) {
   const char* s = http_status_str(static_cast<http_status>(status));
   if (!s || s[0] == '<') return "Unknown";
@@ -106,7 +97,7 @@ bool SafeField(const Header& h) {
   for (char c : h.name) {
     if (c == '\r' || c == '\n' || c == '\0' || c == ':' || c == ' ') return false;
   }
-  return h.value.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+  return !HasCrLfNul(h.value);
 }
 
 // FramingField: the fields the HTTP/1.1 framing owns; handlers' copies are dropped.
@@ -117,21 +108,20 @@ bool FramingField(std::string_view name) {
 
 // SimpleResponse builds a whole short text/plain response.
 std::vector<uint8_t> SimpleResponse(int status, std::string_view text, bool close, bool head_only) {
-  std::vector<uint8_t> out;
-  out.reserve(128 + text.size());
-  Append(&out, "HTTP/1.1 ");
-  AppendNumber(&out, static_cast<uint64_t>(status));
-  Append(&out, " ");
-  Append(&out, ReasonPhrase(status));
-  Append(&out, "\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ");
-  AppendNumber(&out, text.size() + 1);
-  if (close) Append(&out, "\r\nconnection: close");
-  Append(&out, "\r\n\r\n");
+  HeadWriter out(192 + text.size());
+  out.Add("HTTP/1.1 ");
+  out.AddNumber(static_cast<uint64_t>(status));
+  out.Add(" ");
+  out.Add(ReasonPhrase(status));
+  out.Add("\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ");
+  out.AddNumber(text.size() + 1);
+  if (close) out.Add("\r\nconnection: close");
+  out.Add("\r\n\r\n");
   if (!head_only) {
-    Append(&out, text);
-    Append(&out, "\n");
+    out.Add(text);
+    out.Add("\n");
   }
-  return out;
+  return out.Take();
 }
 
 }  // namespace
@@ -656,28 +646,29 @@ void H1ServerConnection::WriteHead(const ResponseHead& head, bool end_stream) {
   }
   if (status < 200 && status != 101) return;  // other interim responses are not forwarded
   const RequestHead& req = exchange_->head_;
-  std::vector<uint8_t> out;
-  size_t size = 64;
+  // The status line (a reason is at most 31 bytes), framing fields and the blank line fit in
+  // 160 bytes; each field adds ": " and CRLF.
+  size_t size = 160;
   for (const Header& h : head.headers) size += h.name.size() + h.value.size() + 4;
-  out.reserve(size);
-  Append(&out, "HTTP/1.1 ");
-  AppendNumber(&out, static_cast<uint64_t>(status));
-  Append(&out, " ");
-  Append(&out, ReasonPhrase(status));
-  Append(&out, "\r\n");
+  HeadWriter out(size);
+  out.Add("HTTP/1.1 ");
+  out.AddNumber(static_cast<uint64_t>(status));
+  out.Add(" ");
+  out.Add(ReasonPhrase(status));
+  out.Add("\r\n");
   for (const Header& h : head.headers) {
     if (FramingField(h.name) || !SafeField(h)) continue;
-    Append(&out, h.name);
-    Append(&out, ": ");
-    Append(&out, h.value);
-    Append(&out, "\r\n");
+    out.Add(h.name);
+    out.Add(": ");
+    out.Add(h.value);
+    out.Add("\r\n");
   }
   response_started_ = true;
   if (status == 101) {
-    Append(&out, "connection: upgrade\r\n\r\n");
+    out.Add("connection: upgrade\r\n\r\n");
     upgrade_sent_ = true;
     keep_alive_ = false;
-    stream_->WriteOwned(std::move(out));
+    stream_->WriteOwned(out.Take());
     UpdateReading();
     return;
   }
@@ -689,33 +680,33 @@ void H1ServerConnection::WriteHead(const ResponseHead& head, bool end_stream) {
   if (status == 204) {
     response_remaining_ = 0;
   } else if (head.content_length >= 0) {
-    Append(&out, "content-length: ");
-    AppendNumber(&out, static_cast<uint64_t>(head.content_length));
-    Append(&out, "\r\n");
+    out.Add("content-length: ");
+    out.AddNumber(static_cast<uint64_t>(head.content_length));
+    out.Add("\r\n");
     response_remaining_ = response_has_body_ ? head.content_length : 0;
   } else if (!response_has_body_) {
     response_remaining_ = 0;
   } else if (end_stream) {
-    Append(&out, "content-length: 0\r\n");
+    out.Add("content-length: 0\r\n");
     response_remaining_ = 0;
   } else if (req.version >= 11) {
-    Append(&out, "transfer-encoding: chunked\r\n");
+    out.Add("transfer-encoding: chunked\r\n");
     chunked_ = true;
   } else {
     keep_alive_ = false;  // HTTP/1.0 without a length: the close ends the body
   }
   if (!keep_alive_) {
-    Append(&out, "connection: close\r\n");
+    out.Add("connection: close\r\n");
   } else if (req.version == 10) {
-    Append(&out, "connection: keep-alive\r\n");
+    out.Add("connection: keep-alive\r\n");
   }
-  Append(&out, "\r\n");
+  out.Add("\r\n");
   if (end_stream || !response_has_body_) {
-    stream_->WriteOwned(std::move(out));
+    stream_->WriteOwned(out.Take());
   } else {
     // Held until the first body bytes, which usually come in the same turn: head and body then
     // leave as one write (one TLS record, not two). A posted flush sends it alone otherwise.
-    held_head_ = std::move(out);
+    held_head_ = out.Take();
     loop_.Post([this, alive = alive_] {
       if (*alive) FlushHeldHead();
     });
@@ -738,9 +729,9 @@ void H1ServerConnection::WriteBody(base::ByteSpan data, bool end_stream) {
       std::vector<uint8_t> out;
       out.reserve(data.size() + 24);
       AppendNumber(&out, data.size(), 16);
-      Append(&out, "\r\n");
+      AppendText(&out, "\r\n");
       out.insert(out.end(), data.begin(), data.end());
-      Append(&out, end_stream ? "\r\n0\r\n\r\n" : "\r\n");
+      AppendText(&out, end_stream ? "\r\n0\r\n\r\n" : "\r\n");
       EmitOwned(std::move(out));
     } else {
       if (response_remaining_ >= 0) {

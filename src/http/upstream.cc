@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "http/wire.h"
 #include "net/tcp.h"
 
 namespace p2proxy::http {
@@ -69,15 +70,7 @@ class UpstreamConn final : public net::StreamHandler, public net::DeferredDeleta
 
 namespace {
 
-void Append(std::vector<uint8_t>* out, std::string_view s) { out->insert(out->end(), s.begin(), s.end()); }
-
-void AppendNumber(std::vector<uint8_t>* out, uint64_t v, int base = 10) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v, base);
-  out->insert(out->end(), buf, r.ptr);
-}
-
-bool Clean(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+bool Clean(std::string_view s) { return !HasCrLfNul(s); }
 
 // Tail gives the last part of a status message: "tcp: connect: connection refused" ->
 // "connection refused".
@@ -125,32 +118,33 @@ void UpstreamExchange::Begin() {
     });
     return;
   }
-  head_bytes_.reserve(size);
-  Append(&head_bytes_, request_.method);
-  Append(&head_bytes_, " ");
-  Append(&head_bytes_, request_.target);
-  Append(&head_bytes_, " HTTP/1.1\r\nhost: ");
-  Append(&head_bytes_, request_.host);
-  Append(&head_bytes_, "\r\n");
+  HeadWriter w(size);
+  w.Add(request_.method);
+  w.Add(" ");
+  w.Add(request_.target);
+  w.Add(" HTTP/1.1\r\nhost: ");
+  w.Add(request_.host);
+  w.Add("\r\n");
   for (const Header& h : request_.headers) {
-    Append(&head_bytes_, h.name);
-    Append(&head_bytes_, ": ");
-    Append(&head_bytes_, h.value);
-    Append(&head_bytes_, "\r\n");
+    w.Add(h.name);
+    w.Add(": ");
+    w.Add(h.value);
+    w.Add("\r\n");
   }
   if (request_.no_body) {
     body_remaining_ = 0;
     request_done_ = true;
   } else if (request_.content_length >= 0) {
-    Append(&head_bytes_, "content-length: ");
-    AppendNumber(&head_bytes_, static_cast<uint64_t>(request_.content_length));
-    Append(&head_bytes_, "\r\n");
+    w.Add("content-length: ");
+    w.AddNumber(static_cast<uint64_t>(request_.content_length));
+    w.Add("\r\n");
     body_remaining_ = request_.content_length;
     request_done_ = request_.content_length == 0;
   } else {
-    Append(&head_bytes_, "transfer-encoding: chunked\r\n");
+    w.Add("transfer-encoding: chunked\r\n");
   }
-  Append(&head_bytes_, "\r\n");
+  w.Add("\r\n");
+  head_bytes_ = w.Take();
   std::unique_ptr<UpstreamConn> conn = pool_->TakeIdle();
   if (conn) {
     ++pool_->counters_.reused;
@@ -260,11 +254,11 @@ void UpstreamExchange::SendBody(base::ByteSpan data, bool end_stream) {
     framed.reserve(data.size() + 24);
     if (!data.empty()) {
       AppendNumber(&framed, data.size(), 16);
-      Append(&framed, "\r\n");
+      AppendText(&framed, "\r\n");
       framed.insert(framed.end(), data.begin(), data.end());
-      Append(&framed, "\r\n");
+      AppendText(&framed, "\r\n");
     }
-    if (end_stream) Append(&framed, "0\r\n\r\n");
+    if (end_stream) AppendText(&framed, "0\r\n\r\n");
     Write(framed);
   }
   if (end_stream) {

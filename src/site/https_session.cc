@@ -22,10 +22,11 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
     : loop_(loop), resource_(resource), audit_(audit), mode_(mode), peer_(std::move(peer)),
       done_(std::move(done)), alive_(std::make_shared<bool>(true)), conn_(std::move(conn)),
       hello_timer_(loop) {
-  const std::string roles = absl::StrJoin(peer_.identity.roles, ",");
+  peer_text_ = absl::StrCat(peer_.address, ":", peer_.port);
+  roles_text_ = absl::StrJoin(peer_.identity.roles, ",");
   if (!peer_.identity.user.empty()) {
     context_.identity_headers.push_back({"x-p2proxy-user", peer_.identity.user});
-    context_.identity_headers.push_back({"x-p2proxy-roles", roles});
+    context_.identity_headers.push_back({"x-p2proxy-roles", roles_text_});
   }
   context_.authorize = [this](const http::RequestHead& head) {
     ++resource_.counters.requests;
@@ -65,7 +66,7 @@ void HttpsSession::OnData(base::ByteSpan data) {
       ++resource_.counters.not_tls;
       P2P_LOG(kInfo, "site.https.not_tls")
           .Kv("resource", resource_.config->name)
-          .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+          .Kv("peer", peer_text_)
           .Kv("error", std::string(peek_.error()));
       Finish("not a TLS ClientHello");
       return;
@@ -87,7 +88,7 @@ void HttpsSession::OnHello() {
     ++resource_.counters.unknown_sni;
     P2P_LOG(kInfo, "site.https.unknown_sni")
         .Kv("resource", resource_.config->name)
-        .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+        .Kv("peer", peer_text_)
         .Kv("sni", sni_.empty() ? std::string("(none)") : sni_);
     conn_->SetHandler(nullptr);
     // The session ends once the alert has left the queue (closing sends what lwIP holds).
@@ -108,7 +109,7 @@ void HttpsSession::OnHello() {
       ++resource_.counters.handshake_failed;
       P2P_LOG(kInfo, "site.https.handshake_failed")
           .Kv("resource", resource_.config->name)
-          .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+          .Kv("peer", peer_text_)
           .Kv("error", status.message());
       Finish("TLS handshake failed");
       return;
@@ -153,9 +154,9 @@ void HttpsSession::AuditRequest(const http::RequestRecord& record) {
   e.kind = "https";
   e.resource = resource_.config->name;
   e.peer_key = peer_.identity.peer_key;
-  e.peer = absl::StrCat(peer_.address, ":", peer_.port);
+  e.peer = peer_text_;
   e.user = peer_.identity.user;
-  e.roles = absl::StrJoin(peer_.identity.roles, ",");
+  e.roles = roles_text_;
   e.method = record.method;
   e.host = record.authority;
   e.path = record.path;
@@ -164,8 +165,10 @@ void HttpsSession::AuditRequest(const http::RequestRecord& record) {
   e.bytes_out = record.bytes_to_client;
   e.duration_ms = static_cast<int64_t>(record.duration_ms);
   e.allowed = record.allowed;
+  std::string denied_why;
   if (!record.allowed) {
-    e.reason = http::CheckRequest(resource_.config->access, peer_.identity, record.path).reason;
+    denied_why = http::CheckRequest(resource_.config->access, peer_.identity, record.path).reason;
+    e.reason = denied_why;
   } else {
     e.reason = record.error;
   }
@@ -178,7 +181,7 @@ void HttpsSession::Finish(const char* why) {
   hello_timer_.Stop();
   P2P_LOG(kDebug, "site.https.session_end")
       .Kv("resource", resource_.config->name)
-      .Kv("peer", absl::StrCat(peer_.address, ":", peer_.port))
+      .Kv("peer", peer_text_)
       .Kv("why", why);
   if (conn_) conn_->SetHandler(nullptr);
   std::weak_ptr<bool> alive = alive_;

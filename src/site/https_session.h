@@ -88,6 +88,8 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   http::AuditLog& audit_;
   Mode mode_;
   PeerContext peer_;
+  std::string peer_text_;   // "100.96.0.5:41000", for logs and audit
+  std::string roles_text_;  // the peer's roles, comma-separated
   DoneFn done_;
   std::shared_ptr<bool> alive_;
   std::unique_ptr<net::Stream> conn_;  // until TLS takes it

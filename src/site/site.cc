@@ -235,17 +235,20 @@ void Site::AuditConnection(const SiteResource& r, const PeerContext& peer, absl:
                            uint64_t out, bool allowed, std::string reason) {
   http::AuditEvent e;
   e.time = started;
-  e.kind = std::string(ProtocolName(r.protocol));
+  const std::string peer_text = absl::StrCat(peer.address, ":", peer.port);
+  const std::string roles = absl::StrJoin(peer.identity.roles, ",");
+  const absl::string_view kind = ProtocolName(r.protocol);
+  e.kind = std::string_view(kind.data(), kind.size());
   e.resource = r.name;
   e.peer_key = peer.identity.peer_key;
-  e.peer = absl::StrCat(peer.address, ":", peer.port);
+  e.peer = peer_text;
   e.user = peer.identity.user;
-  e.roles = absl::StrJoin(peer.identity.roles, ",");
+  e.roles = roles;
   e.bytes_in = in;
   e.bytes_out = out;
   e.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started);
   e.allowed = allowed;
-  e.reason = std::move(reason);
+  e.reason = reason;
   audit_->Write(e);
 }
 

@@ -65,6 +65,14 @@ TEST_CASE("audit event JSON: fixed order, escapes, empty fields left out") {
         "this resource\"}");
 }
 
+TEST_CASE("audit event JSON: runs between escapes are copied whole, UTF-8 as it is") {
+  AuditEvent e;
+  e.time = absl::FromUnixMillis(0);
+  e.path = "\tcaf\xc3\xa9\x7f/x\r";
+  const std::string json = AuditEventJson(e);
+  CHECK(json.find("\"path\":\"\\tcaf\xc3\xa9\\u007f/x\\r\"") != std::string::npos);
+}
+
 TEST_CASE("audit log: lines of one turn leave together, appended, file is 0600") {
   char dir[] = "/tmp/p2p-audit-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
@@ -100,4 +108,36 @@ TEST_CASE("audit log: lines of one turn leave together, appended, file is 0600")
   REQUIRE_FALSE(bad.ok());
   CHECK(std::string(bad.status().message()).find("audit: open ") == 0);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("audit event JSON: the time is RFC 3339 UTC with milliseconds, for any date") {
+  // The renderer has its own civil-date conversion; absl's formatter is the reference.
+  auto rendered = [](int64_t unix_ms) {
+    AuditEvent e;
+    e.time = absl::FromUnixMillis(unix_ms);
+    const std::string json = AuditEventJson(e);
+    const size_t start = json.find("\"time\":\"") + 8;
+    return json.substr(start, json.find('"', start) - start);
+  };
+  auto reference = [](int64_t unix_ms) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+  };
+  CHECK(rendered(0) == "1970-01-01T00:00:00.000Z");
+  CHECK(rendered(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(rendered(951782400000) == "2000-02-29T00:00:00.000Z");     // a leap day of a 400-year
+  CHECK(rendered(4107542400000) == "2100-03-01T00:00:00.000Z");    // 2100 is not a leap year
+  CHECK(rendered(253402300799999) == "9999-12-31T23:59:59.999Z");  // the last four-digit year
+  CHECK(rendered(-62135596800000) == "0001-01-01T00:00:00.000Z");  // RFC 3339: always 4 digits
+  CHECK(rendered(-30610224000001) == "0999-12-31T23:59:59.999Z");
+  CHECK(rendered(253402300800000) == reference(253402300800000));  // year 10000: absl's spelling
+  // A deterministic spread over years 1000..9999 (absl pads no year below 1000), and every
+  // millisecond around a day boundary.
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  const int64_t lo = -30610224000000, span = 253402300799999 - lo;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const int64_t ms = lo + static_cast<int64_t>((x >> 11) % static_cast<uint64_t>(span));
+    REQUIRE(rendered(ms) == reference(ms));
+  }
+  for (int64_t ms = 1764633600000 - 1500; ms < 1764633600000 + 1500; ++ms) REQUIRE(rendered(ms) == reference(ms));
 }
