@@ -5,14 +5,17 @@
 # proxy_pass, both to the same upstream (nginx serving a small page), all on one namespace's
 # loopback, measured by h2load in the same run. Prints both and the ratio. A benchmark: it
 # asserts nothing.
-#   sudo bench/https_rps.sh [SECONDS] [CONNECTIONS]
-# Each proxy runs one worker (one core), like the site's single loop thread.
+#   sudo bench/https_rps.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+# Each proxy runs one worker (one core), like the site's single loop thread. The two proxies
+# take turns, ROUNDS times per protocol (default 3); each round's figures are printed, and
+# the median ratio, since on a shared 2-core machine one 10 s figure moves by several percent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/tests/e2e/lib.sh"
 require_root_or_skip h2load nginx openssl
 secs=${1:-10}
 conns=${2:-32}
+rounds=${3:-3}
 BENCH=${P2P_HTTPS_BENCH_BIN:-$root/build/default/bench/https_proxy_bench}
 [ -x "$BENCH" ] || fail "no https_proxy_bench at $BENCH (build with: cmake --preset default && cmake --build --preset default)"
 
@@ -56,10 +59,17 @@ run() {  # PORT MODE -> requests/s
   grep -q "succeeded, 0 failed\|0 failed" "$E2E_TMP/h2load-$port-$mode.txt" || log "warning: failures on $port $mode: $(grep '^requests:' "$E2E_TMP/h2load-$port-$mode.txt")"
   echo "${rps:-0}"
 }
-printf '%-10s %14s %14s %8s\n' mode "p2proxy req/s" "nginx req/s" ratio
+printf '%-10s %6s %14s %14s %8s\n' mode round "p2proxy req/s" "nginx req/s" ratio
 for mode in h1 h2; do
-  p=$(run 18443 $mode); n=$(run 18444 $mode)
-  printf '%-10s %14.0f %14.0f %8.2f\n' "$([ $mode = h1 ] && echo HTTP/1.1 || echo HTTP/2)" "$p" "$n" "$(echo "$p $n" | awk '{print ($2 > 0) ? $1 / $2 : 0}')"
+  name=$([ $mode = h1 ] && echo HTTP/1.1 || echo HTTP/2)
+  ratios=()
+  for r in $(seq 1 "$rounds"); do
+    p=$(run 18443 $mode); n=$(run 18444 $mode)
+    ratio=$(echo "$p $n" | awk '{printf "%.2f", ($2 > 0) ? $1 / $2 : 0}')
+    ratios+=("$ratio")
+    printf '%-10s %6s %14.0f %14.0f %8s\n' "$name" "$r" "$p" "$n" "$ratio"
+  done
+  printf '%-10s %6s %14s %14s %8s\n' "$name" median "" "" "$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
 done
 kill -0 "$P2P_PID" 2>/dev/null || { tail -5 "$E2E_TMP/p2proxy.log"; fail "the p2proxy harness died during the run"; }
-echo "($conns connections, $secs s each, keep-alive; h2: 10 streams per connection; 1 KiB page)"
+echo "($conns connections, $secs s per figure, $rounds rounds, keep-alive; h2: 10 streams per connection; 1 KiB page)"

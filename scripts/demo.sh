@@ -41,4 +41,4 @@ bash tests/e2e/dns_test.sh answers 2>&1 | grep -E '^\[' | sed 's/^\[[0-9:]*\] / 
 bash tests/e2e/wg_interop_test.sh initiator 2>&1 | tail -n 3 | sed 's/^/  /'
 bench/wg_throughput.sh 5
 bench/dns_qps.sh 5
-bench/https_rps.sh 5
+bench/https_rps.sh 5 32 1

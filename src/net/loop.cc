@@ -17,11 +17,17 @@ Loop::Loop() : loop_(new uv_loop_t()) {
   idle_->data = this;
   // The idle handle is only active while deferred work waits; it must not keep Run() alive.
   uv_unref(idle_.handle());
+  uv_prepare_init(loop_.get(), prepare_.get());
+  prepare_.MarkInitialized();
+  prepare_->data = this;
+  uv_prepare_start(prepare_.get(), [](uv_prepare_t* h) { ++static_cast<Loop*>(h->data)->turn_; });
+  uv_unref(prepare_.handle());
 }
 
 Loop::~Loop() {
   DrainDeferred();
   idle_.Close();
+  prepare_.Close();
   // Let every handle's close callback run so their memory is freed.
   // A handle whose owner still lives is left to that owner (its memory is freed when the owner
   // closes it); one whose owner dies during this drain is marked orphaned and freed here.

@@ -47,6 +47,9 @@ class Loop {
 
   // Now is the loop's cached monotonic time, in milliseconds.
   uint64_t NowMs() const { return uv_now(loop_.get()); }
+  // Turn counts the loop's polls: callbacks of one poll, and the posted work that runs right
+  // after them, see the same value. Writers use it to batch what one turn produces.
+  uint64_t Turn() const { return turn_; }
 
  private:
   void ArmIdle();
@@ -54,6 +57,8 @@ class Loop {
 
   std::unique_ptr<uv_loop_t> loop_;
   UvHandle<uv_idle_t> idle_;
+  UvHandle<uv_prepare_t> prepare_;  // counts turns; never keeps the loop alive
+  uint64_t turn_ = 0;
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
   std::vector<absl::AnyInvocable<void()>> posted_;
   bool idle_active_ = false;

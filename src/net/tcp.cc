@@ -141,11 +141,34 @@ void TcpStream::Fail(const absl::Status& status) {
   if (h) h->OnError(status);
 }
 
+bool TcpStream::TryWriteNow(base::ByteSpan* data) {
+  if (closed_ || shutdown_ || !tcp_.get() || !staged_.empty() || pending_writes_ != 0 || data->empty() ||
+      immediate_turn_ == loop_.Turn()) {
+    return false;
+  }
+  immediate_turn_ = loop_.Turn();
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(data->data())),
+                             static_cast<unsigned>(data->size()));
+  const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), &buf, 1);
+  if (n <= 0) return false;  // UV_EAGAIN, or an error the staged write will report
+  *data = data->subspan(static_cast<size_t>(n));
+  // Every write is followed by OnWriteDrained once the queue is empty, as a staged one is: a
+  // writer may have paused on its own buffer before this write and waits for that call.
+  if (data->empty()) ScheduleFlush();
+  return data->empty();
+}
+
 void TcpStream::Write(base::ByteSpan data, WriteCallback done) {
+  if (!done && TryWriteNow(&data)) return;
   WriteOwned(std::vector<uint8_t>(data.begin(), data.end()), std::move(done));
 }
 
 void TcpStream::WriteOwned(std::vector<uint8_t> data, WriteCallback done) {
+  if (!done) {
+    base::ByteSpan rest(data);
+    if (TryWriteNow(&rest)) return;
+    if (rest.size() != data.size()) data.erase(data.begin(), data.end() - static_cast<ptrdiff_t>(rest.size()));
+  }
   if (closed_ || shutdown_) {
     if (done) {
       loop_.Post([done = std::move(done)]() mutable {
@@ -172,6 +195,12 @@ void TcpStream::ScheduleFlush() {
 void TcpStream::FlushStaged() {
   flush_token_.reset();
   if (closed_ || !tcp_.get()) return;
+  if (staged_.empty()) {
+    // Only an immediate write went out this turn.
+    StartPendingShutdown();
+    if (pending_writes_ == 0 && handler_) handler_->OnWriteDrained();
+    return;
+  }
   if (!staged_.empty()) {
     auto req = std::make_unique<WriteReq>();
     req->chunks.swap(staged_);

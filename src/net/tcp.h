@@ -16,9 +16,11 @@ namespace p2proxy::net {
 
 using base::SocketAddress;
 
-// TcpStream gathers the writes made during one turn of the loop and hands them to the kernel
-// in one writev on the next turn, so a writer fed packet by packet (a splice from the overlay
-// stack) costs one syscall per batch, not per segment.
+// TcpStream hands the first write of a turn on an idle stream (nothing staged or queued, no
+// completion wanted) to the kernel at once, so a request/response connection, which writes
+// once per turn, never waits for the rest of the turn. Every later write of the turn is
+// gathered and leaves in one writev on the next turn, so a writer fed packet by packet (a
+// splice from the overlay stack) costs one syscall per batch, not per segment.
 class TcpStream final : public Stream {
  public:
   ~TcpStream() override;
@@ -51,6 +53,9 @@ class TcpStream final : public Stream {
   explicit TcpStream(Loop& loop);
   void UpdateReading();
   void Fail(const absl::Status& status);
+  // TryWriteNow: the immediate first write of a turn. Returns true if all of |*data| went to
+  // the kernel; otherwise |*data| is what is left (all of it if nothing was tried or taken).
+  bool TryWriteNow(base::ByteSpan* data);
   void ScheduleFlush();
   void FlushStaged();
   void StartPendingShutdown();  // the uv_shutdown a Shutdown() asked for, once writes are handed over
@@ -74,6 +79,7 @@ class TcpStream final : public Stream {
   bool shutdown_pending_ = false;  // Shutdown() waits for the staged writes
   // flush_token_ is shared with the posted flush: it is cleared when the stream dies first.
   std::shared_ptr<TcpStream*> flush_token_;
+  uint64_t immediate_turn_ = ~uint64_t{0};  // the turn of the last immediate write
   char rx_buffer_[64 * 1024];
 };
 
