@@ -133,6 +133,10 @@ struct ServerLimits {
   uint32_t header_timeout_ms = 10000;    // head not complete this long after the first byte
                                          // of a request (or after connect): 408
   uint32_t idle_timeout_ms = 60000;      // no request in flight and no bytes: close quietly
+  uint32_t send_timeout_ms = 60000;      // response bytes wait for the client and none leave
+                                         // this long (it stopped reading, or, on HTTP/2, never
+                                         // opens its window): close (HTTP/2: that stream only,
+                                         // when the connection itself still moves)
   uint32_t max_concurrent_streams = 128; // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 };
 

@@ -13,6 +13,10 @@
 //   kBody:   a request body that receives nothing for idle_timeout_ms (while the handler wants
 //            it) fails the exchange (408 if no response began).
 //   kLinger: after the last response, unread bytes are drained for kLingerMs, then close.
+// A second timer, the send watch, runs while response bytes sit in the stream's queue: if a
+// whole send_timeout_ms passes with none of them leaving (bytes written so far less those
+// still queued did not grow), the client has stopped reading and the connection is closed
+// (the handler gets OnReset).
 #include "http/h1_server.h"
 
 #include <charconv>
@@ -138,6 +142,7 @@ H1ServerConnection::H1ServerConnection(net::Loop& loop, std::unique_ptr<net::Str
       counters_(counters ? counters : &own_counters_),
       parser_(H1Parser::Kind::kRequest, this, limits.max_header_bytes),
       timer_(loop),
+      send_timer_(loop),
       alive_(std::make_shared<bool>(true)) {
   ++counters_->connections;
 }
@@ -199,7 +204,7 @@ void H1ServerConnection::OnTimer() {
         RetireExchange();
       }
       if (answer && !finished_) {
-        stream_->WriteOwned(SimpleResponse(408, "request body timeout", true, false));
+        SendOwned(SimpleResponse(408, "request body timeout", true, false));
         CloseAfterResponse();
       } else {
         Finish();
@@ -212,6 +217,39 @@ void H1ServerConnection::OnTimer() {
     case TimerKind::kNone:
       break;
   }
+}
+
+void H1ServerConnection::SendOwned(std::vector<uint8_t> data) {
+  written_ += data.size();
+  stream_->WriteOwned(std::move(data));
+}
+
+void H1ServerConnection::SendCopy(base::ByteSpan data) {
+  written_ += data.size();
+  stream_->Write(data);
+}
+
+void H1ServerConnection::WatchSend() {
+  if (send_watch_ || limits_.send_timeout_ms == 0 || finished_ || !stream_) return;
+  const size_t queued = stream_->WriteQueueSize();
+  if (queued == 0) return;
+  send_watch_ = true;
+  send_left_ = written_ - queued;
+  send_timer_.Start(absl::Milliseconds(limits_.send_timeout_ms), [this] { OnSendTimer(); });
+}
+
+void H1ServerConnection::OnSendTimer() {
+  send_watch_ = false;
+  if (finished_ || !stream_ || upgrade_sent_) return;
+  const size_t queued = stream_->WriteQueueSize();
+  if (queued == 0) return;
+  if (written_ - queued > send_left_) {
+    WatchSend();  // bytes left since the last look: the client is reading, however slowly
+    return;
+  }
+  ++counters_->send_timeouts;
+  P2P_LOG(kInfo, "http1.send_timeout").Kv("peer", info_->peer_address).Kv("queued", queued);
+  Fail(absl::DeadlineExceededError("http1: the client took no response bytes for send_timeout_ms"));
 }
 
 // --- reading --------------------------------------------------------------------------------
@@ -366,7 +404,7 @@ void H1ServerConnection::HandleParseError() {
     RetireExchange();
     if (finished_) return;
     if (answer) {
-      stream_->WriteOwned(SimpleResponse(400, "bad request body", true, false));
+      SendOwned(SimpleResponse(400, "bad request body", true, false));
       CloseAfterResponse();
     } else {
       Finish();
@@ -387,7 +425,7 @@ void H1ServerConnection::Reject(int status, std::string_view text) {
     Fail(absl::InternalError("http1: reject during an exchange"));
     return;
   }
-  stream_->WriteOwned(SimpleResponse(status, text, true, false));
+  SendOwned(SimpleResponse(status, text, true, false));
   CloseAfterResponse();
 }
 
@@ -432,6 +470,8 @@ void H1ServerConnection::Finish() {
   parser_.Pause();
   timer_.Stop();
   timer_kind_ = TimerKind::kNone;
+  send_timer_.Stop();
+  send_watch_ = false;
   RetireExchange();
   if (stream_) stream_->Close();
   loop_.Post([this, alive = alive_] {
@@ -632,7 +672,7 @@ void H1ServerConnection::RetireExchange() {
 void H1ServerConnection::SendContinueIfWanted() {
   if (!continue_wanted_ || continue_sent_ || response_started_ || body_paused_ || finished_ || closing_) return;
   continue_sent_ = true;
-  stream_->Write(base::ByteSpan(reinterpret_cast<const uint8_t*>(kContinue.data()), kContinue.size()));
+  SendCopy(base::ByteSpan(reinterpret_cast<const uint8_t*>(kContinue.data()), kContinue.size()));
 }
 
 // --- writing --------------------------------------------------------------------------------
@@ -668,7 +708,7 @@ void H1ServerConnection::WriteHead(const ResponseHead& head, bool end_stream) {
     out.Add("connection: upgrade\r\n\r\n");
     upgrade_sent_ = true;
     keep_alive_ = false;
-    stream_->WriteOwned(out.Take());
+    SendOwned(out.Take());
     UpdateReading();
     return;
   }
@@ -702,7 +742,8 @@ void H1ServerConnection::WriteHead(const ResponseHead& head, bool end_stream) {
   }
   out.Add("\r\n");
   if (end_stream || !response_has_body_) {
-    stream_->WriteOwned(out.Take());
+    SendOwned(out.Take());
+    WatchSend();
   } else {
     // Held until the first body bytes, which usually come in the same turn: head and body then
     // leave as one write (one TLS record, not two). A posted flush sends it alone otherwise.
@@ -760,17 +801,19 @@ void H1ServerConnection::WriteBody(base::ByteSpan data, bool end_stream) {
 
 void H1ServerConnection::Emit(base::ByteSpan data) {
   if (held_head_.empty()) {
-    stream_->Write(data);
-    return;
+    SendCopy(data);
+  } else {
+    held_head_.insert(held_head_.end(), data.begin(), data.end());
+    SendOwned(std::move(held_head_));
+    held_head_.clear();
   }
-  held_head_.insert(held_head_.end(), data.begin(), data.end());
-  stream_->WriteOwned(std::move(held_head_));
-  held_head_.clear();
+  WatchSend();
 }
 
 void H1ServerConnection::EmitOwned(std::vector<uint8_t> data) {
   if (held_head_.empty()) {
-    stream_->WriteOwned(std::move(data));
+    SendOwned(std::move(data));
+    WatchSend();
     return;
   }
   Emit(data);
@@ -778,8 +821,9 @@ void H1ServerConnection::EmitOwned(std::vector<uint8_t> data) {
 
 void H1ServerConnection::FlushHeldHead() {
   if (held_head_.empty() || !stream_ || finished_) return;
-  stream_->WriteOwned(std::move(held_head_));
+  SendOwned(std::move(held_head_));
   held_head_.clear();
+  WatchSend();
 }
 
 void H1ServerConnection::WriteError(int status, std::string_view text, bool close) {

@@ -47,6 +47,7 @@ struct H1ServerCounters {
   uint64_t idle_closes = 0;    // keep-alive connections closed for idleness
   uint64_t not_found = 0;      // the router returned no handler
   uint64_t upgrades = 0;       // streams handed over after a 101
+  uint64_t send_timeouts = 0;  // closed: the client took no response bytes for send_timeout_ms
 };
 
 class H1Exchange;
@@ -115,6 +116,13 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   void ArmHeaderTimer();
   void ArmIdleTimer();
   void OnTimer();
+  // WatchSend starts the send watch after a write that left bytes queued; OnSendTimer closes
+  // the connection if none of them left in a whole send_timeout_ms.
+  void WatchSend();
+  void OnSendTimer();
+  // Every write to the stream goes through these, which count the bytes.
+  void SendOwned(std::vector<uint8_t> data);
+  void SendCopy(base::ByteSpan data);
   // Exchange plumbing.
   void StartExchange(H1Head& head);
   void MaybeEndExchange();
@@ -142,6 +150,10 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   H1Parser parser_;
   net::Timer timer_;
   TimerKind timer_kind_ = TimerKind::kNone;
+  net::Timer send_timer_;
+  bool send_watch_ = false;  // send_timer_ is armed
+  uint64_t written_ = 0;     // bytes written to the stream, ever
+  uint64_t send_left_ = 0;   // of those, the ones out of its queue when the watch last looked
   // alive_ is shared with posted tasks; it is cleared when the connection dies.
   std::shared_ptr<bool> alive_;
 

@@ -142,6 +142,7 @@ class H2Stream final : public Exchange {
   bool response_complete_ = false;  // END_STREAM sent
   bool aborted_ = false;
   bool closed_ = false;
+  uint64_t send_since_ms_ = 0;  // queued body bytes have waited for a DATA frame since then
 };
 
 // Callbacks holds the nghttp2 callbacks; user_data is the connection.
@@ -312,6 +313,7 @@ struct H2ServerConnection::Callbacks {
     out.insert(out.end(), s->body_.data(), s->body_.data() + length);
     if (padlen > 1) out.insert(out.end(), padlen - 1, 0);
     s->body_.Consume(length);
+    s->send_since_ms_ = c->loop_.NowMs();
     if (s->body_.empty() && !s->response_end_queued_) c->drained_.push_back(s->id_);
     return 0;
   }
@@ -424,6 +426,7 @@ void H2Stream::SendResponseBody(base::ByteSpan data, bool end_stream) {
     return;
   }
   if (data.empty() && !end_stream) return;
+  if (body_.empty()) send_since_ms_ = conn_.loop_.NowMs();
   body_.Append(data);
   if (end_stream) response_end_queued_ = true;
   if (deferred_) {
@@ -474,6 +477,7 @@ H2ServerConnection::H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Str
       counters_(counters ? counters : &own_counters_),
       header_timer_(loop),
       idle_timer_(loop),
+      send_timer_(loop),
       token_(std::make_shared<H2ServerConnection*>(this)) {
   const Callbacks::Setup& setup = Callbacks::Get();
   if (nghttp2_session_server_new2(&session_, setup.callbacks, this, setup.option) != 0) {
@@ -753,9 +757,11 @@ void H2ServerConnection::Flush() {
     if (!progressed) break;
   }
   if (!out_.empty() && !transport_failed_) {
+    written_ += out_.size();
     stream_->WriteOwned(std::move(out_));
     out_ = std::vector<uint8_t>();
   }
+  WatchSend();
 }
 
 void H2ServerConnection::MaybeFinish() {
@@ -772,6 +778,8 @@ void H2ServerConnection::Finish(const absl::Status& why) {
   finishing_ = true;
   idle_timer_.Stop();
   header_timer_.Stop();
+  send_timer_.Stop();
+  send_watch_ = false;
   stream_->PauseReading();
   DestroyAllStreams(why);
   if (transport_failed_ || stream_->WriteQueueSize() == 0) {
@@ -838,6 +846,56 @@ void H2ServerConnection::OnIdleTimer() {
   in_io_ = true;
   nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
   AfterIo();
+}
+
+void H2ServerConnection::WatchSend() {
+  if (send_watch_ || limits_.send_timeout_ms == 0 || finishing_ || transport_failed_) return;
+  const size_t queued = stream_->WriteQueueSize();
+  if (queued == 0 && streams_.empty()) return;
+  send_watch_ = true;
+  send_left_ = written_ - queued;
+  send_had_queue_ = queued > 0;
+  send_timer_.Start(absl::Milliseconds(limits_.send_timeout_ms), [this] { OnSendTimer(); });
+}
+
+void H2ServerConnection::OnSendTimer() {
+  send_watch_ = false;
+  if (finishing_) return;
+  const size_t queued = stream_->WriteQueueSize();
+  if (queued > 0 && send_had_queue_ && written_ - queued == send_left_) {
+    // A whole period with bytes queued and none leaving: the client stopped reading.
+    ++counters_->send_timeouts;
+    P2P_LOG(kInfo, "http2.send_timeout").Kv("peer", info_.peer_address).Kv("queued", queued);
+    transport_failed_ = true;  // nothing more can leave: no GOAWAY, no linger
+    Finish(absl::DeadlineExceededError("http2: the client took no bytes for send_timeout_ms"));
+    return;
+  }
+  const uint64_t now = loop_.NowMs();
+  if (queued > 0 || write_blocked_) {
+    // The transport is what holds the streams back (a slow reader): their clocks restart.
+    for (auto& [id, s] : streams_) {
+      if (!s->body_.empty()) s->send_since_ms_ = now;
+    }
+    WatchSend();
+    return;
+  }
+  // The transport is idle, yet these streams' queued responses got no DATA frame out for a
+  // whole period: the client keeps their window (or the connection's) shut. Reset them; the
+  // close callback tells each handler.
+  bool reset = false;
+  for (auto& [id, s] : streams_) {
+    if (s->dead() || s->body_.empty() || now - s->send_since_ms_ < limits_.send_timeout_ms) continue;
+    ++counters_->send_timeouts;
+    P2P_LOG(kInfo, "http2.stream_send_timeout").Kv("peer", info_.peer_address).Kv("stream", id);
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    reset = true;
+  }
+  if (reset) {
+    in_io_ = true;
+    AfterIo();  // sends the resets, re-arms the watch
+    return;
+  }
+  WatchSend();
 }
 
 }  // namespace p2proxy::http

@@ -13,6 +13,9 @@
 //   - header_timeout_ms: the client preface and SETTINGS, or a header block once begun, must be
 //     complete this long after the connection (or the block) started; else the connection closes.
 //   - idle_timeout_ms: no stream open and no byte received this long: GOAWAY and close.
+//   - send_timeout_ms: the transport's queue holds bytes and none leave this long (the client
+//     stopped reading): the connection closes. A stream whose queued response gets no DATA
+//     frame out this long (the client keeps its window shut) is reset with CANCEL.
 //   - a linger of kLingerMs bounds the wait for queued writes (the final GOAWAY) at the end.
 #ifndef P2PROXY_HTTP_H2_SERVER_H_
 #define P2PROXY_HTTP_H2_SERVER_H_
@@ -40,6 +43,8 @@ struct H2ServerCounters {
   uint64_t streams = 0;          // request heads routed (or answered 404/431 by the server)
   uint64_t resets = 0;           // streams closed with an error code, by either side
   uint64_t protocol_errors = 0;  // bad preface, invalid frames, floods, callback failures
+  uint64_t send_timeouts = 0;    // send_timeout_ms passed with response bytes not moving: the
+                                 // connection closed (transport) or the stream reset (window)
 };
 
 class H2Stream;
@@ -112,6 +117,8 @@ class H2ServerConnection final : public net::StreamHandler {
   void RunDeferred();
   void ArmIdleTimer(uint64_t after_ms);
   void OnIdleTimer();
+  void WatchSend();
+  void OnSendTimer();
   void UpdateHeaderTimer();
   void Fatal(int nghttp2_error);
 
@@ -154,6 +161,11 @@ class H2ServerConnection final : public net::StreamHandler {
 
   net::Timer header_timer_;
   net::Timer idle_timer_;
+  net::Timer send_timer_;
+  bool send_watch_ = false;     // send_timer_ is armed
+  bool send_had_queue_ = false;  // the transport's queue held bytes when the watch last looked
+  uint64_t written_ = 0;         // bytes written to the transport, ever
+  uint64_t send_left_ = 0;       // of those, the ones out of its queue at the last look
   // token_ is shared with posted work; it is cleared when the connection dies first.
   std::shared_ptr<H2ServerConnection*> token_;
 };

@@ -390,6 +390,80 @@ TEST_CASE("H1 server: a paused request body stops reading the socket until resum
   REQUIRE(c.WaitResponses(1));
 }
 
+// Streamer answers with |total| bytes, 64 KiB at a time while the response queue is below
+// 256 KiB, going on at OnResponseDrained; it records a reset.
+class Streamer : public ExchangeHandler {
+ public:
+  Streamer(Exchange& ex, size_t total, absl::Status* reset) : ex_(ex), total_(total), reset_(reset) {}
+  void OnRequestBody(base::ByteSpan) override {}
+  void OnRequestEnd() override {
+    ResponseHead h;
+    h.status = 200;
+    h.content_length = static_cast<int64_t>(total_);
+    ex_.SendResponseHead(h, false);
+    Pump();
+  }
+  void OnResponseDrained() override { Pump(); }
+  void OnReset(const absl::Status& why) override { *reset_ = why; }
+
+ private:
+  void Pump() {
+    static const std::string piece(64 << 10, 'z');
+    while (sent_ < total_ && ex_.ResponseQueueSize() < (256u << 10)) {
+      const size_t n = std::min(piece.size(), total_ - sent_);
+      sent_ += n;
+      ex_.SendResponseBody(Bytes(std::string_view(piece).substr(0, n)), sent_ == total_);
+    }
+  }
+  Exchange& ex_;
+  size_t total_;
+  size_t sent_ = 0;
+  absl::Status* reset_;
+};
+
+TEST_CASE("H1 server: a client that stops reading a response is cut off after send_timeout_ms") {
+  net::Loop loop;
+  absl::Status reset = absl::OkStatus();
+  FnRouter router([&](Exchange& ex) { return std::make_unique<Streamer>(ex, size_t{64} << 20, &reset); });
+  ServerLimits limits;
+  limits.send_timeout_ms = 300;
+  TestServer server(loop, router, limits);
+  RawClient c(loop, server.address());
+  c.parse = false;
+  REQUIRE(c.WaitConnected());
+  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(c.Wait([&] { return c.received_bytes > 0; }));
+  c.stream->PauseReading();
+  // The kernel buffers fill, the server's queue stops moving, and the watch closes it.
+  REQUIRE(c.Wait([&] { return server.counters.send_timeouts == 1 && server.closed == 1; }));
+  CHECK(absl::IsDeadlineExceeded(reset));
+  CHECK(c.received_bytes < (size_t{64} << 20));
+}
+
+TEST_CASE("H1 server: a slow path that keeps taking bytes is not cut off") {
+  net::Loop loop;
+  absl::Status reset = absl::OkStatus();
+  constexpr size_t kTotal = 1 << 20;
+  FnRouter router([&](Exchange& ex) { return std::make_unique<Streamer>(ex, kTotal, &reset); });
+  ServerLimits limits;
+  limits.send_timeout_ms = 400;
+  TestServer server(loop, router, limits);
+  // 8 KiB every 20 ms: the handler's 256 KiB queue takes 640 ms to drain, longer than the
+  // timeout, and the whole response about 2.6 s; the queue shrinks in every period, though.
+  server.wrap = [&](std::unique_ptr<net::Stream> s) -> std::unique_ptr<net::Stream> {
+    return std::make_unique<TrickleStream>(loop, std::move(s), 8 << 10, absl::Milliseconds(20));
+  };
+  RawClient c(loop, server.address());
+  c.parse = false;
+  REQUIRE(c.WaitConnected());
+  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  // The head is "HTTP/1.1 200 OK", content-length: 1048576 and the blank line: 44 bytes.
+  REQUIRE(c.Wait([&] { return c.received_bytes >= kTotal + 44 || server.closed > 0; }, absl::Seconds(60)));
+  CHECK(c.received_bytes == kTotal + 44);
+  CHECK(server.counters.send_timeouts == 0);
+  CHECK(reset.ok());
+}
+
 TEST_CASE("Redirect router: 308 to https with host and path, a missing Host gets 400") {
   net::Loop loop;
   RedirectRouter router;

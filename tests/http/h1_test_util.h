@@ -6,6 +6,7 @@
 
 #include <openssl/sha.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "http/h1_server.h"
 #include "net/loop.h"
 #include "net/tcp.h"
+#include "net/timer.h"
 
 namespace p2proxy::http::testing {
 
@@ -194,6 +196,81 @@ class RawClient : public net::StreamHandler {
   std::string queued_;
 };
 
+// TrickleStream wraps a stream and hands it at most |per_tick| queued bytes every |tick|: a
+// slow network that keeps moving. Its WriteQueueSize() is what waits here plus the inner
+// stream's queue; OnWriteDrained comes when its own queue empties.
+class TrickleStream final : public net::Stream, private net::StreamHandler {
+ public:
+  TrickleStream(net::Loop& loop, std::unique_ptr<net::Stream> inner, size_t per_tick, absl::Duration tick)
+      : inner_(std::move(inner)), timer_(loop), per_tick_(per_tick), tick_(tick) {
+    inner_->SetHandler(this);
+  }
+  void SetHandler(net::StreamHandler* h) override { handler_ = h; }
+  void Write(base::ByteSpan data, WriteCallback done = nullptr) override {
+    WriteOwned(std::vector<uint8_t>(data.begin(), data.end()), std::move(done));
+  }
+  void WriteOwned(std::vector<uint8_t> data, WriteCallback done = nullptr) override {
+    queue_.insert(queue_.end(), data.begin(), data.end());
+    if (done) dones_.emplace_back(forwarded_ + queue_.size() - off_, std::move(done));
+    Arm();
+  }
+  size_t WriteQueueSize() const override { return queue_.size() - off_ + inner_->WriteQueueSize(); }
+  void Shutdown() override {
+    shutdown_ = true;
+    if (off_ == queue_.size()) inner_->Shutdown();
+  }
+  void Close() override {
+    timer_.Stop();
+    inner_->Close();
+  }
+  void PauseReading() override { inner_->PauseReading(); }
+  void ResumeReading() override { inner_->ResumeReading(); }
+
+ private:
+  void Arm() {
+    if (!timer_.active() && off_ < queue_.size()) timer_.Start(tick_, [this] { Tick(); });
+  }
+  void Tick() {
+    const size_t n = std::min(per_tick_, queue_.size() - off_);
+    inner_->Write(base::ByteSpan(queue_.data() + off_, n));
+    off_ += n;
+    forwarded_ += n;
+    while (!dones_.empty() && dones_.front().first <= forwarded_) {
+      auto done = std::move(dones_.front().second);
+      dones_.pop_front();
+      done(absl::OkStatus());
+    }
+    if (off_ < queue_.size()) {
+      Arm();
+      return;
+    }
+    queue_.clear();
+    off_ = 0;
+    if (shutdown_) inner_->Shutdown();
+    if (handler_) handler_->OnWriteDrained();
+  }
+  void OnData(base::ByteSpan d) override {
+    if (handler_) handler_->OnData(d);
+  }
+  void OnEnd() override {
+    if (handler_) handler_->OnEnd();
+  }
+  void OnError(const absl::Status& s) override {
+    if (handler_) handler_->OnError(s);
+  }
+
+  std::unique_ptr<net::Stream> inner_;
+  net::Timer timer_;
+  size_t per_tick_;
+  absl::Duration tick_;
+  net::StreamHandler* handler_ = nullptr;
+  std::vector<uint8_t> queue_;
+  size_t off_ = 0;
+  size_t forwarded_ = 0;
+  std::deque<std::pair<size_t, WriteCallback>> dones_;
+  bool shutdown_ = false;
+};
+
 // FnRouter makes handlers with a function (nullptr: 404).
 class FnRouter : public Router {
  public:
@@ -225,7 +302,9 @@ class TestServer {
     const base::SocketAddress peer = s->peer_address();
     info.peer_address = peer.IpString();
     info.peer_port = peer.port();
-    conns_.push_back(std::make_unique<H1ServerConnection>(loop_, std::move(s), info, router_, limits_,
+    std::unique_ptr<net::Stream> stream = std::move(s);
+    if (wrap) stream = wrap(std::move(stream));
+    conns_.push_back(std::make_unique<H1ServerConnection>(loop_, std::move(stream), info, router_, limits_,
                                                           [this] { ++closed; }, &counters));
     conns_.back()->Start();
   }
@@ -236,6 +315,8 @@ class TestServer {
     return n;
   }
   int closed = 0;  // on_closed calls
+  // wrap, if set, wraps each accepted stream (e.g. in a TrickleStream).
+  std::function<std::unique_ptr<net::Stream>(std::unique_ptr<net::Stream>)> wrap;
   int accepted = 0;
   H1ServerCounters counters;
 

@@ -69,18 +69,30 @@ class H2Client : public net::StreamHandler {
     size_t sent = 0;
   };
 
-  explicit H2Client(std::unique_ptr<TcpStream> tcp) : tcp_(std::move(tcp)) {
+  // Options: the stream window the client advertises, and whether nghttp2 returns window as
+  // the client receives data (off: a client that never opens its windows again).
+  struct Options {
+    int32_t stream_window = 16 << 20;
+    bool auto_window_update = true;
+  };
+
+  explicit H2Client(std::unique_ptr<TcpStream> tcp) : H2Client(std::move(tcp), Options()) {}
+  H2Client(std::unique_ptr<TcpStream> tcp, Options options) : tcp_(std::move(tcp)) {
     nghttp2_session_callbacks* cbs;
     nghttp2_session_callbacks_new(&cbs);
     nghttp2_session_callbacks_set_on_header_callback(cbs, &OnHeader);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &OnDataChunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &OnStreamClose);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &OnFrameRecv);
-    nghttp2_session_client_new(&session_, cbs, this);
+    nghttp2_option* opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, options.auto_window_update ? 0 : 1);
+    nghttp2_session_client_new2(&session_, cbs, this, opt);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     const nghttp2_settings_entry settings[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options.stream_window)},
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 3);
@@ -305,7 +317,7 @@ struct Harness {
       raw_client = std::move(tcp);
       raw_client->SetHandler(&raw_handler);
     } else {
-      client = std::make_unique<H2Client>(std::move(tcp));
+      client = std::make_unique<H2Client>(std::move(tcp), client_options);
       client->Flush();
     }
   }
@@ -325,6 +337,7 @@ struct Harness {
   Loop loop;
   Router& router;
   ServerLimits limits;
+  H2Client::Options client_options;
   H2ServerCounters counters;
   std::unique_ptr<TcpListener> listener;
   std::unique_ptr<H2ServerConnection> conn;
@@ -543,6 +556,7 @@ struct DownloadState {
   size_t max_buffered = 0;
   size_t drained = 0;
   TcpStream** server_tcp = nullptr;
+  absl::Status reset = absl::OkStatus();  // what the handler's OnReset said
 
   // Sample records the bytes buffered in user space on the server side: the exchange's queue
   // and the socket's write queue.
@@ -570,7 +584,7 @@ class StreamingHandler : public ExchangeHandler {
     ++st_->drained;
     Pump();
   }
-  void OnReset(const absl::Status&) override {}
+  void OnReset(const absl::Status& why) override { st_->reset = why; }
 
  private:
   void Pump() {
@@ -782,4 +796,63 @@ TEST_CASE("HTTP/2 server: destroying the connection resets open exchanges") {
   REQUIRE(st.reset);
   REQUIRE(st.destroyed);
   REQUIRE(h.RunUntil([&] { return h.client->eof || !h.client->error.ok(); }));
+}
+
+TEST_CASE("HTTP/2 server: a client that stops reading is cut off after send_timeout_ms") {
+  constexpr size_t kTotal = 64 << 20;
+  const auto body = Pattern(kTotal, 7);
+  DownloadState st;
+  st.body = &body;
+  FnRouter router;
+  router.make = [&](Exchange& ex) { return std::make_unique<StreamingHandler>(ex, &st); };
+  ServerLimits limits;
+  limits.send_timeout_ms = 300;
+  Harness h(router, limits);
+  st.server_tcp = &h.server_tcp;
+  h.Connect();
+  int32_t id = h.client->Get("/big");
+  h.client->responses[id].keep_body = false;
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->responses[id].body_len > 0; }));
+  h.client->tcp().PauseReading();
+  // The socket buffers fill, the transport's queue stops moving, the watch closes it all.
+  REQUIRE(h.RunUntil([&] { return h.closed; }));
+  CHECK(h.counters.send_timeouts == 1);
+  CHECK_FALSE(st.reset.ok());
+  CHECK(st.written < kTotal);
+}
+
+TEST_CASE("HTTP/2 server: a stream whose window stays shut is reset after send_timeout_ms, and the connection lives on") {
+  constexpr size_t kTotal = 1 << 20;
+  const auto body = Pattern(kTotal, 8);
+  DownloadState st;
+  st.body = &body;
+  FnRouter router;
+  router.make = [&](Exchange& ex) -> std::unique_ptr<ExchangeHandler> {
+    if (ex.request().path == "/small") return std::make_unique<StaticHandler>(ex, 200, "small");
+    return std::make_unique<StreamingHandler>(ex, &st);
+  };
+  ServerLimits limits;
+  limits.send_timeout_ms = 300;
+  Harness h(router, limits);
+  st.server_tcp = &h.server_tcp;
+  // 64 KiB per stream and never a WINDOW_UPDATE: the big response stops after its first 64 KiB.
+  h.client_options.stream_window = 64 << 10;
+  h.client_options.auto_window_update = false;
+  h.Connect();
+  int32_t big = h.client->Get("/big");
+  h.client->responses[big].keep_body = false;
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->responses[big].closed; }));
+  CHECK(h.client->responses[big].error_code == NGHTTP2_CANCEL);
+  CHECK(h.client->responses[big].body_len == (64u << 10));
+  CHECK(h.counters.send_timeouts == 1);
+  CHECK_FALSE(st.reset.ok());
+  // The connection still serves.
+  int32_t small = h.client->Get("/small");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->done(small); }));
+  CHECK(h.client->responses[small].status == 200);
+  CHECK(h.client->responses[small].body == "small");
+  CHECK_FALSE(h.closed);
 }
