@@ -8,6 +8,8 @@
 // RunDeferred.
 #include "http/h2_server.h"
 
+#include <cstring>
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -231,6 +233,13 @@ struct H2ServerConnection::Callbacks {
       case NGHTTP2_DATA:
         if (end_stream) {
           if (H2Stream* s = StreamOf(session, frame->hd.stream_id)) c->RequestEnded(s);
+        }
+        break;
+      case NGHTTP2_PING:
+        // The answer to Shutdown's PING: one round trip has passed since the notice.
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && c->shutdown_requested_ &&
+            std::memcmp(frame->ping.opaque_data, kShutdownPing, sizeof kShutdownPing) == 0) {
+          c->final_goaway_due_ = true;
         }
         break;
       default:
@@ -478,6 +487,7 @@ H2ServerConnection::H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Str
       header_timer_(loop),
       idle_timer_(loop),
       send_timer_(loop),
+      goaway_timer_(loop),
       token_(std::make_shared<H2ServerConnection*>(this)) {
   const Callbacks::Setup& setup = Callbacks::Get();
   if (nghttp2_session_server_new2(&session_, setup.callbacks, this, setup.option) != 0) {
@@ -525,10 +535,18 @@ H2ServerConnection::~H2ServerConnection() {
 void H2ServerConnection::Shutdown() {
   if (finishing_ || shutdown_requested_) return;
   shutdown_requested_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
-  ScheduleWork();  // the GOAWAY goes out with the next flush
+  // Two steps (RFC 9113 section 6.8): a GOAWAY naming the largest stream id warns the client,
+  // and a PING times one round trip. Streams the client opened before it saw the warning are
+  // still taken; the final GOAWAY names the last of them, once the PING's ACK is in (or after
+  // kGoawayGraceMs, from a client that does not answer).
+  nghttp2_submit_shutdown_notice(session_);
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kShutdownPing);
+  goaway_timer_.Start(absl::Milliseconds(kGoawayGraceMs), [this] {
+    final_goaway_due_ = true;
+    in_io_ = true;
+    AfterIo();
+  });
+  ScheduleWork();  // the notice goes out with the next flush
 }
 
 // --- Input -------------------------------------------------------------------------------
@@ -715,6 +733,13 @@ void H2ServerConnection::OnWriteDrained() {
 }
 
 void H2ServerConnection::AfterIo() {
+  if (final_goaway_due_ && !final_goaway_sent_ && !finishing_) {
+    // After the input that carried the ACK: streams opened in that same input count.
+    final_goaway_sent_ = true;
+    goaway_timer_.Stop();
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+  }
   Flush();
   if (transport_failed_) {
     Finish(absl::UnavailableError("http2: connection failed"));
@@ -779,6 +804,7 @@ void H2ServerConnection::Finish(const absl::Status& why) {
   idle_timer_.Stop();
   header_timer_.Stop();
   send_timer_.Stop();
+  goaway_timer_.Stop();
   send_watch_ = false;
   stream_->PauseReading();
   DestroyAllStreams(why);

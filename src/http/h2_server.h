@@ -66,6 +66,10 @@ class H2ServerConnection final : public net::StreamHandler {
   static constexpr int32_t kStreamWindow = 1 << 20;
   static constexpr int32_t kConnectionWindow = 8 << 20;
   static constexpr uint32_t kLingerMs = 5000;
+  // kGoawayGraceMs: how long Shutdown waits for its PING's ACK before the final GOAWAY.
+  static constexpr uint32_t kGoawayGraceMs = 2000;
+  // kShutdownPing: the opaque data of that PING.
+  static constexpr uint8_t kShutdownPing[8] = {'p', '2', 'p', 'g', 'o', 'a', 'w', 'y'};
 
   H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Stream> stream, ConnectionInfo info,
                      Router& router, ServerLimits limits, absl::AnyInvocable<void()> on_closed,
@@ -80,8 +84,9 @@ class H2ServerConnection final : public net::StreamHandler {
   // Close ends the connection now: no more writes, open exchanges get OnReset. Not from inside
   // a handler's callback.
   void Close();
-  // Shutdown starts a graceful close: GOAWAY (streams the client already opened finish, new ones
-  // are refused), then |on_closed| once they are done. Idempotent.
+  // Shutdown starts a graceful close in two steps: a GOAWAY warning and a PING, then, a round
+  // trip later, the final GOAWAY (streams the client opened until then finish, later ones are
+  // refused), then |on_closed| once they are done. Idempotent.
   void Shutdown();
 
   const H2ServerCounters& counters() const { return *counters_; }
@@ -162,6 +167,9 @@ class H2ServerConnection final : public net::StreamHandler {
   net::Timer header_timer_;
   net::Timer idle_timer_;
   net::Timer send_timer_;
+  net::Timer goaway_timer_;        // Shutdown's wait for the PING's ACK
+  bool final_goaway_due_ = false;  // the ACK came (or the wait ran out): send the final GOAWAY
+  bool final_goaway_sent_ = false;
   bool send_watch_ = false;     // send_timer_ is armed
   bool send_had_queue_ = false;  // the transport's queue held bytes when the watch last looked
   uint64_t written_ = 0;         // bytes written to the transport, ever

@@ -74,6 +74,7 @@ class H2Client : public net::StreamHandler {
   struct Options {
     int32_t stream_window = 16 << 20;
     bool auto_window_update = true;
+    bool auto_ping_ack = true;  // off: PINGs are kept in |pings| for the test to answer
   };
 
   explicit H2Client(std::unique_ptr<TcpStream> tcp) : H2Client(std::move(tcp), Options()) {}
@@ -87,6 +88,7 @@ class H2Client : public net::StreamHandler {
     nghttp2_option* opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_auto_window_update(opt, options.auto_window_update ? 0 : 1);
+    nghttp2_option_set_no_auto_ping_ack(opt, options.auto_ping_ack ? 0 : 1);
     nghttp2_session_client_new2(&session_, cbs, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
@@ -163,6 +165,9 @@ class H2Client : public net::StreamHandler {
   int recv_error = 0;
   bool got_goaway = false;
   uint32_t goaway_error = 0;
+  std::vector<int32_t> goaway_last_ids;
+  std::function<void()> on_goaway;         // runs inside the receive of each GOAWAY
+  std::vector<std::vector<uint8_t>> pings;  // PINGs received (kept when auto_ping_ack is off)
   size_t bytes_written = 0;
 
  private:
@@ -196,9 +201,15 @@ class H2Client : public net::StreamHandler {
     return 0;
   }
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    H2Client* self = Self(user_data);
     if (frame->hd.type == NGHTTP2_GOAWAY) {
-      Self(user_data)->got_goaway = true;
-      Self(user_data)->goaway_error = frame->goaway.error_code;
+      self->got_goaway = true;
+      self->goaway_error = frame->goaway.error_code;
+      self->goaway_last_ids.push_back(frame->goaway.last_stream_id);
+      if (self->on_goaway) self->on_goaway();
+    }
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+      self->pings.emplace_back(frame->ping.opaque_data, frame->ping.opaque_data + 8);
     }
     return 0;
   }
@@ -781,6 +792,55 @@ TEST_CASE("HTTP/2 server: Shutdown lets the open stream finish, then closes") {
   REQUIRE(h.client->responses[id].body == "done");
   REQUIRE_FALSE(st.reset);
   REQUIRE(st.destroyed);
+}
+
+TEST_CASE("HTTP/2 server: Shutdown warns first, and a stream that crossed the warning is still served") {
+  HoldState st;
+  FnRouter router;
+  router.make = [&](Exchange& ex) { return std::make_unique<HoldHandler>(ex, &st); };
+  Harness h(router);
+  h.client_options.auto_ping_ack = false;
+  h.Connect();
+  REQUIRE(h.RunUntil([&] { return h.counters.connections == 1 && h.client->bytes_written > 0; }));
+  // The server decides to shut down; the warning leaves on its next turn. The client's request
+  // is already on the wire by then, so the server reads it after it sent the warning: a
+  // one-step GOAWAY (last stream 0) would refuse it.
+  h.conn->Shutdown();
+  const int32_t id = h.client->Get("/late");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return !h.client->goaway_last_ids.empty() && !h.client->pings.empty() && st.ended; }));
+  CHECK(h.client->goaway_last_ids[0] == 0x7fffffff);
+  // The PING's answer: the final GOAWAY names the stream that crossed.
+  nghttp2_submit_ping(h.client->session(), NGHTTP2_FLAG_ACK, h.client->pings.back().data());
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->goaway_last_ids.size() == 2; }));
+  CHECK(h.client->goaway_last_ids[1] == id);
+  CHECK_FALSE(h.closed);
+  ResponseHead head;
+  head.content_length = 15;
+  st.exchange->SendResponseHead(head, false);
+  st.exchange->SendResponseBody(Bytes("late but served"), true);
+  REQUIRE(h.RunUntil([&] { return h.client->done(id) && h.closed; }));
+  CHECK(h.client->responses[id].status == 200);
+  CHECK(h.client->responses[id].body == "late but served");
+  CHECK_FALSE(st.reset);
+}
+
+TEST_CASE("HTTP/2 server: Shutdown without the PING's answer closes after a grace period") {
+  FnRouter router;
+  router.make = [&](Exchange& ex) { return std::make_unique<StaticHandler>(ex, 200, "x"); };
+  Harness h(router);
+  h.client_options.auto_ping_ack = false;  // and never answered
+  h.Connect();
+  REQUIRE(h.RunUntil([&] { return h.counters.connections == 1 && h.client->bytes_written > 0; }));
+  h.conn->Shutdown();
+  REQUIRE(h.RunUntil([&] { return !h.client->goaway_last_ids.empty(); }));
+  CHECK(h.client->goaway_last_ids[0] == 0x7fffffff);
+  CHECK_FALSE(h.closed);  // waiting for the answer
+  // (With no stream open, the client's nghttp2 reads nothing after the first GOAWAY, so the
+  // final one is not observed here; the close is.)
+  REQUIRE(h.RunUntil([&] { return h.closed && (h.client->eof || !h.client->error.ok()); },
+                     absl::Milliseconds(H2ServerConnection::kGoawayGraceMs) + absl::Seconds(10)));
 }
 
 TEST_CASE("HTTP/2 server: destroying the connection resets open exchanges") {
