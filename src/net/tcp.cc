@@ -185,15 +185,16 @@ void TcpStream::WriteOwned(std::vector<uint8_t> data, WriteCallback done) {
 }
 
 void TcpStream::ScheduleFlush() {
-  if (flush_token_) return;  // a flush is already posted
-  flush_token_ = std::make_shared<TcpStream*>(this);
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  if (!flush_token_) flush_token_ = std::make_shared<TcpStream*>(this);  // one per stream
   loop_.Post([token = flush_token_] {
     if (*token) (*token)->FlushStaged();
   });
 }
 
 void TcpStream::FlushStaged() {
-  flush_token_.reset();
+  flush_posted_ = false;
   if (closed_ || !tcp_.get()) return;
   if (staged_.empty()) {
     // Only an immediate write went out this turn.

@@ -77,8 +77,9 @@ class TcpStream final : public Stream {
   std::vector<WriteCallback> staged_done_;
   size_t staged_bytes_ = 0;
   bool shutdown_pending_ = false;  // Shutdown() waits for the staged writes
-  // flush_token_ is shared with the posted flush: it is cleared when the stream dies first.
+  // flush_token_ is shared with posted flushes: it is cleared when the stream dies first.
   std::shared_ptr<TcpStream*> flush_token_;
+  bool flush_posted_ = false;  // a FlushStaged is posted and has not run
   uint64_t immediate_turn_ = ~uint64_t{0};  // the turn of the last immediate write
   char rx_buffer_[64 * 1024];
 };
