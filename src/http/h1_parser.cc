@@ -5,6 +5,7 @@
 // OnMessageEnd after http-parser has returned, never from inside it. Only OnBody runs inside.
 #include "http/h1_parser.h"
 
+#include <array>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -18,11 +19,22 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// IsTokenChar: tchar of RFC 9110 section 5.6.2.
-bool IsTokenChar(unsigned char c) {
-  if (absl::ascii_isalnum(c)) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+// kCharClass: per byte, kToken for a tchar (RFC 9110 section 5.6.2) and kBadInValue for what a
+// field value may not hold (RFC 9110 section 5.5: VCHAR, obs-text, SP and HTAB only).
+constexpr uint8_t kToken = 1, kBadInValue = 2;
+constexpr std::array<uint8_t, 256> MakeCharClass() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    bool tchar = alnum;
+    for (char x : std::string_view("!#$%&'*+-.^_`|~")) tchar = tchar || c == static_cast<unsigned char>(x);
+    t[c] = static_cast<uint8_t>((tchar ? kToken : 0) | (((c < 0x20 && c != '\t') || c == 0x7f) ? kBadInValue : 0));
+  }
+  return t;
 }
+constexpr std::array<uint8_t, 256> kCharClass = MakeCharClass();
+
+bool IsTokenChar(unsigned char c) { return (kCharClass[c] & kToken) != 0; }
 
 }  // namespace
 
@@ -271,8 +283,7 @@ bool H1Parser::FinishField() {
   // It also lets some control bytes into values (a NUL right after the colon): a field value
   // is VCHAR, obs-text, SP and HTAB only (RFC 9110 section 5.5).
   for (char ch : h.value) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    if (kCharClass[static_cast<unsigned char>(ch)] & kBadInValue) return false;
   }
   for (char c : h.name) {
     if (!IsTokenChar(static_cast<unsigned char>(c))) return false;
