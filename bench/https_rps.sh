@@ -85,5 +85,5 @@ for mode in h1 h2; do
     "$(printf '%s\n' "${cpus[@]}" | median)"
 done
 kill -0 "$P2P_PID" 2>/dev/null || { tail -5 "$E2E_TMP/p2proxy.log"; fail "the p2proxy harness died during the run"; }
-echo "($conns connections, $secs s per figure, $rounds rounds, keep-alive; h2: 10 streams per connection; 1 KiB page;"
+echo "($conns connections, $secs s per figure, rounds: $rounds, keep-alive; h2: 10 streams per connection; 1 KiB page;"
 echo " us/r: the proxy's CPU microseconds per request)"
