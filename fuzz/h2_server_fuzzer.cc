@@ -25,6 +25,7 @@ constexpr uint8_t kPrependPreface = 0x01;  // the client magic is added before t
 constexpr uint8_t kSlowSocket = 0x02;      // writes pile up until the fuzzer drains them
 constexpr uint8_t kEndAtEnd = 0x04;        // the client half-closes after its bytes
 constexpr uint8_t kErrorAtEnd = 0x08;      // the transport fails after the client's bytes
+constexpr uint8_t kShutdown = 0x10;        // the server shuts down gracefully after the first chunk
 constexpr std::string_view kClientMagic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // FakeStream swallows writes; with |slow| it reports them queued until Drain().
@@ -160,6 +161,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Turn(*loop);
     stream->Drain();
     Turn(*loop);
+    if ((flags & kShutdown) && off == 0 && !closed) conn->Shutdown();  // GOAWAY notice, PING, final GOAWAY
   }
   if (!closed) {
     if (net::StreamHandler* h = stream->handler()) {
