@@ -6,7 +6,6 @@
 #include "http/h1_parser.h"
 
 #include <array>
-#include <cstring>
 
 #include "absl/strings/ascii.h"
 

@@ -19,9 +19,6 @@
 // (the handler gets OnReset).
 #include "http/h1_server.h"
 
-#include <charconv>
-#include <cstring>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -230,16 +227,14 @@ void H1ServerConnection::SendCopy(base::ByteSpan data) {
 }
 
 void H1ServerConnection::WatchSend() {
-  if (send_watch_ || limits_.send_timeout_ms == 0 || finished_ || !stream_) return;
+  if (send_timer_.active() || limits_.send_timeout_ms == 0 || finished_ || !stream_) return;
   const size_t queued = stream_->WriteQueueSize();
   if (queued == 0) return;
-  send_watch_ = true;
   send_left_ = written_ - queued;
   send_timer_.Start(absl::Milliseconds(limits_.send_timeout_ms), [this] { OnSendTimer(); });
 }
 
 void H1ServerConnection::OnSendTimer() {
-  send_watch_ = false;
   if (finished_ || !stream_ || upgrade_sent_) return;
   const size_t queued = stream_->WriteQueueSize();
   if (queued == 0) return;
@@ -471,7 +466,6 @@ void H1ServerConnection::Finish() {
   timer_.Stop();
   timer_kind_ = TimerKind::kNone;
   send_timer_.Stop();
-  send_watch_ = false;
   RetireExchange();
   if (stream_) stream_->Close();
   loop_.Post([this, alive = alive_] {

@@ -151,7 +151,6 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   net::Timer timer_;
   TimerKind timer_kind_ = TimerKind::kNone;
   net::Timer send_timer_;
-  bool send_watch_ = false;  // send_timer_ is armed
   uint64_t written_ = 0;     // bytes written to the stream, ever
   uint64_t send_left_ = 0;   // of those, the ones out of its queue when the watch last looked
   // alive_ is shared with posted tasks; it is cleared when the connection dies.

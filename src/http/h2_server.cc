@@ -8,12 +8,11 @@
 // RunDeferred.
 #include "http/h2_server.h"
 
-#include <cstring>
-
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -805,7 +804,6 @@ void H2ServerConnection::Finish(const absl::Status& why) {
   header_timer_.Stop();
   send_timer_.Stop();
   goaway_timer_.Stop();
-  send_watch_ = false;
   stream_->PauseReading();
   DestroyAllStreams(why);
   if (transport_failed_ || stream_->WriteQueueSize() == 0) {
@@ -875,17 +873,15 @@ void H2ServerConnection::OnIdleTimer() {
 }
 
 void H2ServerConnection::WatchSend() {
-  if (send_watch_ || limits_.send_timeout_ms == 0 || finishing_ || transport_failed_) return;
+  if (send_timer_.active() || limits_.send_timeout_ms == 0 || finishing_ || transport_failed_) return;
   const size_t queued = stream_->WriteQueueSize();
   if (queued == 0 && streams_.empty()) return;
-  send_watch_ = true;
   send_left_ = written_ - queued;
   send_had_queue_ = queued > 0;
   send_timer_.Start(absl::Milliseconds(limits_.send_timeout_ms), [this] { OnSendTimer(); });
 }
 
 void H2ServerConnection::OnSendTimer() {
-  send_watch_ = false;
   if (finishing_) return;
   const size_t queued = stream_->WriteQueueSize();
   if (queued > 0 && send_had_queue_ && written_ - queued == send_left_) {

@@ -170,7 +170,6 @@ class H2ServerConnection final : public net::StreamHandler {
   net::Timer goaway_timer_;        // Shutdown's wait for the PING's ACK
   bool final_goaway_due_ = false;  // the ACK came (or the wait ran out): send the final GOAWAY
   bool final_goaway_sent_ = false;
-  bool send_watch_ = false;     // send_timer_ is armed
   bool send_had_queue_ = false;  // the transport's queue held bytes when the watch last looked
   uint64_t written_ = 0;         // bytes written to the transport, ever
   uint64_t send_left_ = 0;       // of those, the ones out of its queue at the last look

@@ -5,9 +5,6 @@
 // timer, armed for the oldest idle connection's expiry.
 #include "http/upstream.h"
 
-#include <charconv>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 #include "http/wire.h"
 #include "net/tcp.h"

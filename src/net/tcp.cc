@@ -202,83 +202,81 @@ void TcpStream::FlushStaged() {
     if (pending_writes_ == 0 && handler_) handler_->OnWriteDrained();
     return;
   }
-  if (!staged_.empty()) {
-    auto req = std::make_unique<WriteReq>();
-    req->chunks.swap(staged_);
-    req->done.swap(staged_done_);
-    staged_bytes_ = 0;
-    req->req.data = req.get();
-    std::vector<uv_buf_t> bufs;
-    bufs.reserve(req->chunks.size());
-    size_t total = 0;
-    for (auto& c : req->chunks) {
-      bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.data()), static_cast<unsigned>(c.size())));
-      total += c.size();
-    }
-    // Try the socket first when nothing is queued in libuv (so order holds): a uv_write that
-    // completes at once still costs an epoll_ctl on the next poll (libuv re-arms the watcher
-    // when its write queue drains), one per write on a request/response connection.
-    if (pending_writes_ == 0) {
-      const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
-                                 static_cast<unsigned>(bufs.size()));
-      if (n >= 0 && static_cast<size_t>(n) == total) {
-        // All written. We run in a posted task, not inside the caller's Write, so the
-        // completions can run here.
-        bool destroyed = false;
-        destroyed_ = &destroyed;
-        for (auto& done : req->done) {
-          if (done) done(absl::OkStatus());
-          if (destroyed) return;
-        }
-        destroyed_ = nullptr;
-        if (closed_ || !tcp_.get()) return;
-        StartPendingShutdown();
-        if (staged_.empty() && handler_ && !closed_) handler_->OnWriteDrained();
-        return;
+  auto req = std::make_unique<WriteReq>();
+  req->chunks.swap(staged_);
+  req->done.swap(staged_done_);
+  staged_bytes_ = 0;
+  req->req.data = req.get();
+  std::vector<uv_buf_t> bufs;
+  bufs.reserve(req->chunks.size());
+  size_t total = 0;
+  for (auto& c : req->chunks) {
+    bufs.push_back(uv_buf_init(reinterpret_cast<char*>(c.data()), static_cast<unsigned>(c.size())));
+    total += c.size();
+  }
+  // Try the socket first when nothing is queued in libuv (so order holds): a uv_write that
+  // completes at once still costs an epoll_ctl on the next poll (libuv re-arms the watcher
+  // when its write queue drains), one per write on a request/response connection.
+  if (pending_writes_ == 0) {
+    const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
+                               static_cast<unsigned>(bufs.size()));
+    if (n >= 0 && static_cast<size_t>(n) == total) {
+      // All written. We run in a posted task, not inside the caller's Write, so the
+      // completions can run here.
+      bool destroyed = false;
+      destroyed_ = &destroyed;
+      for (auto& done : req->done) {
+        if (done) done(absl::OkStatus());
+        if (destroyed) return;
       }
-      if (n > 0) {
-        // Partly written: hand libuv the rest (the chunks stay owned by the request).
-        size_t skip = static_cast<size_t>(n);
-        size_t first = 0;
-        while (skip >= bufs[first].len) skip -= bufs[first++].len;
-        bufs.erase(bufs.begin(), bufs.begin() + static_cast<ptrdiff_t>(first));
-        bufs[0].base += skip;
-        bufs[0].len -= static_cast<unsigned>(skip);
+      destroyed_ = nullptr;
+      if (closed_ || !tcp_.get()) return;
+      StartPendingShutdown();
+      if (staged_.empty() && handler_ && !closed_) handler_->OnWriteDrained();
+      return;
+    }
+    if (n > 0) {
+      // Partly written: hand libuv the rest (the chunks stay owned by the request).
+      size_t skip = static_cast<size_t>(n);
+      size_t first = 0;
+      while (skip >= bufs[first].len) skip -= bufs[first++].len;
+      bufs.erase(bufs.begin(), bufs.begin() + static_cast<ptrdiff_t>(first));
+      bufs[0].base += skip;
+      bufs[0].len -= static_cast<unsigned>(skip);
+    }
+    // UV_EAGAIN, or an error: uv_write below queues or reports it.
+  }
+  int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
+                    static_cast<unsigned>(bufs.size()), [](uv_write_t* r, int status) {
+                      std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
+                      auto* self = static_cast<TcpStream*>(r->handle->data);
+                      if (!self) return;  // the stream is gone: no more callbacks
+                      --self->pending_writes_;
+                      bool destroyed = false;
+                      self->destroyed_ = &destroyed;
+                      const absl::Status st = status < 0 ? UvError("write", status) : absl::OkStatus();
+                      for (auto& done : req->done) {
+                        if (done) done(st);
+                        if (destroyed) return;
+                      }
+                      self->destroyed_ = nullptr;
+                      if (status < 0) {
+                        self->Fail(st);
+                      } else if (self->pending_writes_ == 0 && self->staged_.empty() && self->handler_ &&
+                                 !self->closed_) {
+                        self->handler_->OnWriteDrained();
+                      }
+                    });
+  if (rc != 0) {
+    auto status = UvError("write", rc);
+    loop_.Post([dones = std::move(req->done), status]() mutable {
+      for (auto& done : dones) {
+        if (done) done(status);
       }
-      // UV_EAGAIN, or an error: uv_write below queues or reports it.
-    }
-    int rc = uv_write(&req->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
-                      static_cast<unsigned>(bufs.size()), [](uv_write_t* r, int status) {
-                        std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(r->data));
-                        auto* self = static_cast<TcpStream*>(r->handle->data);
-                        if (!self) return;  // the stream is gone: no more callbacks
-                        --self->pending_writes_;
-                        bool destroyed = false;
-                        self->destroyed_ = &destroyed;
-                        const absl::Status st = status < 0 ? UvError("write", status) : absl::OkStatus();
-                        for (auto& done : req->done) {
-                          if (done) done(st);
-                          if (destroyed) return;
-                        }
-                        self->destroyed_ = nullptr;
-                        if (status < 0) {
-                          self->Fail(st);
-                        } else if (self->pending_writes_ == 0 && self->staged_.empty() && self->handler_ &&
-                                   !self->closed_) {
-                          self->handler_->OnWriteDrained();
-                        }
-                      });
-    if (rc != 0) {
-      auto status = UvError("write", rc);
-      loop_.Post([dones = std::move(req->done), status]() mutable {
-        for (auto& done : dones) {
-          if (done) done(status);
-        }
-      });
-    } else {
-      ++pending_writes_;
-      req.release();  // libuv holds it until the callback
-    }
+    });
+  } else {
+    ++pending_writes_;
+    req.release();  // libuv holds it until the callback
   }
   StartPendingShutdown();
 }

@@ -613,6 +613,17 @@ class StreamingHandler : public ExchangeHandler {
   DownloadState* st_;
 };
 
+// GetBigThenStopReading asks for /big, waits for its first body bytes, and stops reading the
+// socket; it returns the stream id.
+int32_t GetBigThenStopReading(Harness& h) {
+  const int32_t id = h.client->Get("/big");
+  h.client->responses[id].keep_body = false;
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->responses[id].body_len > 0; }));
+  h.client->tcp().PauseReading();
+  return id;
+}
+
 }  // namespace
 
 TEST_CASE("HTTP/2 server: a 32 MB response to a client that stops reading keeps server buffers bounded") {
@@ -625,11 +636,7 @@ TEST_CASE("HTTP/2 server: a 32 MB response to a client that stops reading keeps 
   Harness h(router);
   st.server_tcp = &h.server_tcp;
   h.Connect();
-  int32_t id = h.client->Get("/big");
-  h.client->responses[id].keep_body = false;
-  h.client->Flush();
-  REQUIRE(h.RunUntil([&] { return h.client->responses[id].body_len > 0; }));
-  h.client->tcp().PauseReading();
+  const int32_t id = GetBigThenStopReading(h);
 
   // The kernel buffers fill; then the server stops making frames and the handler stops.
   REQUIRE(h.RunUntil([&] {
@@ -870,11 +877,7 @@ TEST_CASE("HTTP/2 server: a client that stops reading is cut off after send_time
   Harness h(router, limits);
   st.server_tcp = &h.server_tcp;
   h.Connect();
-  int32_t id = h.client->Get("/big");
-  h.client->responses[id].keep_body = false;
-  h.client->Flush();
-  REQUIRE(h.RunUntil([&] { return h.client->responses[id].body_len > 0; }));
-  h.client->tcp().PauseReading();
+  GetBigThenStopReading(h);
   // The socket buffers fill, the transport's queue stops moving, the watch closes it all.
   REQUIRE(h.RunUntil([&] { return h.closed; }));
   CHECK(h.counters.send_timeouts == 1);

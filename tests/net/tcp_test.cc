@@ -56,6 +56,24 @@ std::vector<uint8_t> Pattern(size_t len, uint32_t seed) {
   return v;
 }
 
+// LoopbackPair is a connected client and server over loopback; |server_handler| gets the
+// server side's events.
+struct LoopbackPair {
+  LoopbackPair(Loop& loop, StreamHandler* server_handler) {
+    auto l = TcpListener::Listen(loop, *SocketAddress::Parse("127.0.0.1:0"), [this, server_handler](std::unique_ptr<TcpStream> s) {
+      server = std::move(s);
+      server->SetHandler(server_handler);
+    });
+    REQUIRE(l.ok());
+    listener = std::move(*l);
+    TcpStream::Connect(loop, listener->local_address(),
+                       [this](absl::StatusOr<std::unique_ptr<TcpStream>> s) { client = std::move(*s); });
+    REQUIRE(loop.RunUntil([&] { return client && server; }, absl::Seconds(10)));
+  }
+  std::unique_ptr<TcpListener> listener;
+  std::unique_ptr<TcpStream> server, client;
+};
+
 }  // namespace
 
 TEST_CASE("TCP stream: a paused reader holds data in the writer queue, and resuming delivers it intact") {
@@ -234,19 +252,10 @@ TEST_CASE("TCP connect pending when the loop is destroyed frees every handle") {
 // gets every byte in order.
 TEST_CASE("TCP stream: many small writes in one turn arrive intact and complete in order") {
   Loop loop;
-  std::unique_ptr<TcpStream> server;
   Recorder sink;
   sink.keep = true;
-  auto listener = TcpListener::Listen(loop, *SocketAddress::Parse("127.0.0.1:0"),
-                                      [&](std::unique_ptr<TcpStream> s) {
-                                        server = std::move(s);
-                                        server->SetHandler(&sink);
-                                      });
-  REQUIRE(listener.ok());
-  std::unique_ptr<TcpStream> client;
-  TcpStream::Connect(loop, (*listener)->local_address(),
-                     [&](absl::StatusOr<std::unique_ptr<TcpStream>> s) { client = std::move(*s); });
-  REQUIRE(loop.RunUntil([&] { return client && server; }, absl::Seconds(10)));
+  LoopbackPair pair(loop, &sink);
+  TcpStream* client = pair.client.get();
   std::string want;
   std::vector<int> completed;
   for (int i = 0; i < 2000; ++i) {
@@ -267,19 +276,10 @@ TEST_CASE("TCP stream: many small writes in one turn arrive intact and complete 
 // the next turn's first write is immediate again.
 TEST_CASE("TCP stream: a turn's first write leaves at once, the rest of the turn is gathered") {
   Loop loop;
-  std::unique_ptr<TcpStream> server;
   Recorder sink;
   sink.keep = true;
-  auto listener = TcpListener::Listen(loop, *SocketAddress::Parse("127.0.0.1:0"),
-                                      [&](std::unique_ptr<TcpStream> s) {
-                                        server = std::move(s);
-                                        server->SetHandler(&sink);
-                                      });
-  REQUIRE(listener.ok());
-  std::unique_ptr<TcpStream> client;
-  TcpStream::Connect(loop, (*listener)->local_address(),
-                     [&](absl::StatusOr<std::unique_ptr<TcpStream>> s) { client = std::move(*s); });
-  REQUIRE(loop.RunUntil([&] { return client && server; }, absl::Seconds(10)));
+  LoopbackPair pair(loop, &sink);
+  TcpStream* client = pair.client.get();
   auto span = [](const std::string& s) { return base::ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
   Recorder writer;
   client->SetHandler(&writer);
