@@ -1,9 +1,12 @@
 // loop.cc: the loop wrapper and its deferred work.
 #include "net/loop.h"
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "absl/time/clock.h"
 #include "base/log.h"
+#include "net/timer.h"
 
 namespace p2proxy::net {
 
@@ -60,6 +63,47 @@ bool Loop::RunUntil(const std::function<bool()>& done, absl::Duration limit) {
     uv_run(loop_.get(), UV_RUN_ONCE);
   }
   return true;
+}
+
+namespace {
+// Manual time starts here (in ms), far from 0 so code that subtracts timestamps never wraps.
+constexpr uint64_t kManualOriginMs = 1'000'000;
+// The wall time that manual time's origin stands for.
+constexpr int64_t kManualWallOriginUnix = 1'700'000'000;
+}  // namespace
+
+void Loop::UseManualTime() {
+  manual_ = true;
+  manual_now_ms_ = kManualOriginMs;
+}
+
+Loop::ManualKey Loop::AddManualTimer(uint64_t after_ms, Timer* timer) {
+  ManualKey key{manual_now_ms_ + after_ms, manual_seq_++};
+  manual_timers_.emplace(key, timer);
+  return key;
+}
+
+void Loop::AdvanceTime(absl::Duration d) {
+  if (!manual_) return;
+  const uint64_t target = manual_now_ms_ + ToUvMs(d);
+  while (!manual_timers_.empty() && manual_timers_.begin()->first.first <= target) {
+    auto it = manual_timers_.begin();
+    Timer* timer = it->second;
+    manual_now_ms_ = std::max(manual_now_ms_, it->first.first);
+    manual_timers_.erase(it);
+    timer->FireManual();
+  }
+  manual_now_ms_ = target;
+}
+
+absl::Duration Loop::LoopClock::Monotonic() const {
+  return absl::Milliseconds(static_cast<int64_t>(loop_.NowMs()));
+}
+
+absl::Time Loop::LoopClock::Wall() const {
+  if (!loop_.manual_) return absl::Now();
+  return absl::FromUnixSeconds(kManualWallOriginUnix) +
+         absl::Milliseconds(static_cast<int64_t>(loop_.manual_now_ms_ - kManualOriginMs));
 }
 
 void Loop::DeferDelete(std::unique_ptr<DeferredDeletable> obj) {

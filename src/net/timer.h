@@ -1,6 +1,9 @@
-// timer.h: a libuv timer with a callback. The callback may destroy the Timer.
+// timer.h: a libuv timer with a callback. The callback may destroy the Timer. Under the loop's
+// manual time (Loop::UseManualTime) the timer fires only from Loop::AdvanceTime.
 #ifndef P2PROXY_NET_TIMER_H_
 #define P2PROXY_NET_TIMER_H_
+
+#include <optional>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
@@ -21,12 +24,22 @@ class Timer {
   // StartRepeating calls |cb| every |every| until Stop().
   void StartRepeating(absl::Duration every, absl::AnyInvocable<void()> cb);
   void Stop();
-  bool active() const { return uv_is_active(timer_.handle()) != 0; }
+  bool active() const {
+    return loop_.manual_time() ? manual_key_.has_value() : uv_is_active(timer_.handle()) != 0;
+  }
 
  private:
+  friend class Loop;
   static void OnFire(uv_timer_t* t);
+  void Fire();
+  void FireManual();  // from Loop::AdvanceTime; the loop already dropped manual_key_'s entry
+  void ArmManual(uint64_t after_ms);
+  void DisarmManual();
 
+  Loop& loop_;
   UvHandle<uv_timer_t> timer_;
+  std::optional<Loop::ManualKey> manual_key_;
+  uint64_t every_ms_ = 0;
   absl::AnyInvocable<void()> cb_;
   bool repeating_ = false;
   bool* destroyed_ = nullptr;  // set while cb_ runs, so a callback that deletes us is safe

@@ -2,7 +2,9 @@
 #include "net/loop.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "net/timer.h"
 
@@ -85,4 +87,66 @@ TEST_CASE("RunUntil gives up at its bound when the event never comes") {
   Timer keepalive(loop);
   keepalive.StartRepeating(absl::Milliseconds(5), [] {});
   REQUIRE_FALSE(loop.RunUntil([] { return false; }, absl::Milliseconds(30)));
+}
+
+TEST_CASE("under manual time a timer fires only when time is advanced past its deadline") {
+  Loop loop;
+  loop.UseManualTime();
+  const uint64_t start = loop.NowMs();
+  std::vector<int> order;
+  std::vector<uint64_t> seen_now;
+  Timer a(loop), b(loop), c(loop);
+  a.Start(absl::Seconds(60), [&] { order.push_back(1); seen_now.push_back(loop.NowMs()); });
+  b.Start(absl::Seconds(10), [&] { order.push_back(2); seen_now.push_back(loop.NowMs()); });
+  c.Start(absl::Seconds(10), [&] { order.push_back(3); });
+  REQUIRE(a.active());
+  // Real time passing does nothing: run the loop for a while.
+  loop.RunUntil([] { return false; }, absl::Milliseconds(20));
+  REQUIRE(order.empty());
+  loop.AdvanceTime(absl::Milliseconds(9999));
+  REQUIRE(order.empty());
+  loop.AdvanceTime(absl::Milliseconds(1));
+  REQUIRE(order == std::vector<int>{2, 3});  // equal deadlines fire in start order
+  REQUIRE(seen_now == std::vector<uint64_t>{start + 10000});
+  REQUIRE_FALSE(b.active());
+  loop.AdvanceTime(absl::Seconds(100));
+  REQUIRE(order == std::vector<int>{2, 3, 1});
+  REQUIRE(seen_now.back() == start + 60000);  // the callback sees its own deadline
+  REQUIRE(loop.NowMs() == start + 110000);
+  REQUIRE(absl::ToInt64Milliseconds(loop.clock().Monotonic()) == static_cast<int64_t>(loop.NowMs()));
+}
+
+TEST_CASE("under manual time a repeating timer fires once per period, and Stop and destruction disarm") {
+  Loop loop;
+  loop.UseManualTime();
+  int fired = 0;
+  auto rep = std::make_unique<Timer>(loop);
+  rep->StartRepeating(absl::Seconds(1), [&] { ++fired; });
+  loop.AdvanceTime(absl::Milliseconds(3500));
+  REQUIRE(fired == 3);
+  REQUIRE(rep->active());
+  rep->Stop();
+  loop.AdvanceTime(absl::Seconds(5));
+  REQUIRE(fired == 3);
+  rep->StartRepeating(absl::Seconds(1), [&] { ++fired; });
+  rep.reset();  // destroyed while armed: nothing fires, nothing dangles
+  loop.AdvanceTime(absl::Seconds(5));
+  REQUIRE(fired == 3);
+
+  // A callback that re-arms its own one-shot timer fires again within the same advance.
+  int chain = 0;
+  Timer t(loop);
+  std::function<void()> again = [&] {
+    if (++chain < 4) t.Start(absl::Seconds(1), again);
+  };
+  t.Start(absl::Seconds(1), again);
+  loop.AdvanceTime(absl::Seconds(10));
+  REQUIRE(chain == 4);
+  // A callback that destroys its timer is safe.
+  auto self_destruct = std::make_unique<Timer>(loop);
+  bool ran = false;
+  self_destruct->Start(absl::Seconds(1), [&] { ran = true; self_destruct.reset(); });
+  loop.AdvanceTime(absl::Seconds(1));
+  REQUIRE(ran);
+  REQUIRE(self_destruct == nullptr);
 }
