@@ -37,6 +37,17 @@ inline constexpr size_t kMaxStagedPackets = 128;
 inline constexpr int kUnderLoadHandshakesPerSecond = 256;
 // How long the device stays under load after the rate falls again.
 inline constexpr absl::Duration kUnderLoadAfterTime = absl::Seconds(1);
+// Under load, handshake messages with a valid mac2 from one source (IPv4 address, IPv6 /64):
+// at most this many per second, after a burst of this many. The kernel's values.
+inline constexpr int kHandshakesPerSecondPerSource = 20;
+inline constexpr int kHandshakeBurstPerSource = 5;
+// Sources the per-source limiter tracks at once; beyond it new sources are refused (see
+// ratelimiter.h for why not evicted). 8192 entries are about half a megabyte.
+inline constexpr size_t kMaxRateLimitedSources = 8192;
+// A source's entry is forgotten after this long without a message (it would have refilled);
+// idle entries are looked for at most once per sweep interval.
+inline constexpr absl::Duration kRateLimiterEntryIdle = absl::Seconds(1);
+inline constexpr absl::Duration kRateLimiterSweepInterval = absl::Seconds(1);
 // A peer's initiations are consumed at most this often (flood protection).
 inline constexpr absl::Duration kMinInitiationInterval = absl::Milliseconds(20);
 // Default tunnel MTU: a 1500-byte path less IPv6 (40) + UDP (8) + WireGuard (32).

@@ -38,6 +38,8 @@ const char* DropName(Drop d) {
     case Drop::kInvalidMessage: return "invalid_message";
     case Drop::kBadMac1: return "bad_mac1";
     case Drop::kBadMac2: return "bad_mac2";
+    case Drop::kRateLimited: return "ratelimited";
+    case Drop::kRateLimitTableFull: return "ratelimit_table_full";
     case Drop::kHandshakeFailed: return "handshake_failed";
     case Drop::kUnknownPeer: return "unknown_peer";
     case Drop::kReplayedInitiation: return "replayed_initiation";
@@ -221,6 +223,12 @@ bool Device::UnderLoad() {
   return clock_.Monotonic() < under_load_until_;
 }
 
+absl::Status Device::SetHandshakeRateLimit(const RateLimitOptions& options) {
+  if (absl::Status s = SourceRateLimiter::Validate(options); !s.ok()) return s;
+  rate_limiter_ = SourceRateLimiter(options);
+  return absl::OkStatus();
+}
+
 void Device::ReceiveDatagrams(absl::Span<const Datagram> batch) {
   for (const Datagram& d : batch) {
     if (!local_.has_private_key) {
@@ -250,7 +258,8 @@ bool Device::CheckHandshakeMacs(const Datagram& d, size_t mac1_offset, uint32_t 
     load_window_count_ = 0;
   }
   if (++load_window_count_ > kUnderLoadHandshakesPerSecond) under_load_until_ = now + kUnderLoadAfterTime;
-  if (UnderLoad() && !cookie_checker_.CheckMac2(d.data, mac1_offset, d.addr, now)) {
+  if (!UnderLoad()) return true;
+  if (!cookie_checker_.CheckMac2(d.data, mac1_offset, d.addr, now)) {
     CookieReply reply;
     cookie_checker_.CreateReply(d.data, mac1_offset, sender, d.addr, now, &reply);
     uint8_t buf[kCookieReplySize];
@@ -260,7 +269,14 @@ bool Device::CheckHandshakeMacs(const Datagram& d, size_t mac1_offset, uint32_t 
     Count(Drop::kBadMac2);
     return false;
   }
-  return true;
+  // The cookie proves the sender receives at its address, not that it is gentle: each source
+  // still gets only its share of the Diffie-Hellman work that follows.
+  switch (rate_limiter_.Allow(d.addr, now)) {
+    case SourceRateLimiter::Verdict::kAllowed: return true;
+    case SourceRateLimiter::Verdict::kOverRate: Count(Drop::kRateLimited); return false;
+    case SourceRateLimiter::Verdict::kTableFull: Count(Drop::kRateLimitTableFull); return false;
+  }
+  return false;
 }
 
 void Device::HandleInitiation(const Datagram& d) {
@@ -299,7 +315,8 @@ void Device::HandleInitiation(const Datagram& d) {
   // Answer at once.
   const uint32_t index = NewIndex();
   Response resp;
-  if (!CreateResponse(peer->keys, index, &hs, &resp)) {
+  if (!CreateResponse(peer->keys, index, &hs, &resp,
+                      ephemeral_for_testing_ ? &*ephemeral_for_testing_ : nullptr)) {
     hs.Clear();
     return Count(Drop::kHandshakeFailed);
   }
@@ -537,7 +554,8 @@ void Device::SendInitiation(Peer* peer, bool is_retry) {
   if (peer->handshake.state != HandshakeState::kZeroed) FreeIndex(peer->handshake.local_index);
   const uint32_t index = NewIndex();
   Initiation msg;
-  if (!CreateInitiation(local_, peer->keys, index, clock_.Wall(), &peer->handshake, &msg)) {
+  if (!CreateInitiation(local_, peer->keys, index, clock_.Wall(), &peer->handshake, &msg,
+                        ephemeral_for_testing_ ? &*ephemeral_for_testing_ : nullptr)) {
     peer->handshake.Clear();
     return Count(Drop::kHandshakeFailed);
   }

@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "base/address.h"
@@ -23,6 +25,7 @@
 #include "wg/constants.h"
 #include "wg/cookie.h"
 #include "wg/peer.h"
+#include "wg/ratelimiter.h"
 
 namespace p2proxy::wg {
 
@@ -31,6 +34,8 @@ enum class Drop : uint8_t {
   kInvalidMessage,      // unknown type or wrong length
   kBadMac1,             // handshake message not addressed to us
   kBadMac2,             // under load, without a valid cookie: a cookie reply was sent instead
+  kRateLimited,         // under load, with a valid cookie, but its source is over its rate
+  kRateLimitTableFull,  // under load, with a valid cookie, from a new source: the table is full
   kHandshakeFailed,     // decryption or Diffie-Hellman failed
   kUnknownPeer,         // initiation from a static key we do not know
   kReplayedInitiation,  // timestamp not newer than the last one from that peer
@@ -127,9 +132,18 @@ class Device {
   // when flooded; for tests and for operators under attack.
   void ForceUnderLoad(bool on) { force_under_load_ = on; }
   bool UnderLoad();
+  // SetHandshakeRateLimit replaces the per-source limiter that applies under load to handshake
+  // messages carrying a valid mac2 (see ratelimiter.h); its state starts empty. Error if the
+  // options are out of range (the limiter in use is kept).
+  absl::Status SetHandshakeRateLimit(const RateLimitOptions& options);
+  const SourceRateLimiter& handshake_rate_limiter() const { return rate_limiter_; }
   // SetIndexSourceForTesting replaces the random receiver indexes with |next| (fuzzers and
   // tests that need reproducible wire bytes). Indexes it returns that are in use are skipped.
   void SetIndexSourceForTesting(std::function<uint32_t()> next) { index_source_ = std::move(next); }
+  // SetEphemeralForTesting makes every handshake this device creates use |key| as its ephemeral
+  // private key instead of a fresh random one (known-answer tests and recording tools only: a
+  // reused ephemeral breaks forward secrecy). nullopt restores random ephemerals.
+  void SetEphemeralForTesting(const std::optional<crypto::Key>& key) { ephemeral_for_testing_ = key; }
 
  private:
   enum class IndexKind : uint8_t { kHandshake, kKeypair };
@@ -193,7 +207,9 @@ class Device {
   int load_window_count_ = 0;
   absl::Duration under_load_until_ = -absl::InfiniteDuration();
   bool force_under_load_ = false;
+  SourceRateLimiter rate_limiter_;
   std::function<uint32_t()> index_source_;
+  std::optional<crypto::Key> ephemeral_for_testing_;
 };
 
 }  // namespace p2proxy::wg

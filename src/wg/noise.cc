@@ -54,6 +54,14 @@ bool Open(const crypto::Key& key, absl::Span<const uint8_t> ct, const HashValue&
   return aead.Open(0, ct, h, out);
 }
 
+void NewEphemeral(const crypto::Key* fixed, crypto::Key* out) {
+  if (fixed) {
+    *out = *fixed;
+  } else {
+    crypto::GeneratePrivateKey(out);
+  }
+}
+
 }  // namespace
 
 void LocalIdentity::Set(const crypto::Key& key) {
@@ -79,12 +87,13 @@ void Handshake::Clear() {
 }
 
 bool CreateInitiation(const LocalIdentity& local, const PeerKeys& peer, uint32_t local_index,
-                      absl::Time wall_now, Handshake* hs, Initiation* out) {
+                      absl::Time wall_now, Handshake* hs, Initiation* out,
+                      const crypto::Key* ephemeral_for_testing) {
   if (!local.has_private_key || !peer.static_static_ok) return false;
   hs->Clear();
   InitialState(peer.remote_static, &hs->chaining_key, &hs->hash);
   // e
-  crypto::GeneratePrivateKey(&hs->ephemeral_private);
+  NewEphemeral(ephemeral_for_testing, &hs->ephemeral_private);
   crypto::PublicKey e_pub = crypto::PublicFromPrivate(hs->ephemeral_private);
   out->ephemeral = e_pub;
   crypto::Kdf(hs->chaining_key, e_pub, &hs->chaining_key);
@@ -135,10 +144,11 @@ bool ConsumeInitiationFinish(const PeerKeys& peer, const Initiation& msg, Consum
   return true;
 }
 
-bool CreateResponse(const PeerKeys& peer, uint32_t local_index, Handshake* hs, Response* out) {
+bool CreateResponse(const PeerKeys& peer, uint32_t local_index, Handshake* hs, Response* out,
+                    const crypto::Key* ephemeral_for_testing) {
   if (hs->state != HandshakeState::kConsumedInitiation) return false;
   // e
-  crypto::GeneratePrivateKey(&hs->ephemeral_private);
+  NewEphemeral(ephemeral_for_testing, &hs->ephemeral_private);
   crypto::PublicKey e_pub = crypto::PublicFromPrivate(hs->ephemeral_private);
   out->ephemeral = e_pub;
   crypto::Kdf(hs->chaining_key, e_pub, &hs->chaining_key);

@@ -59,8 +59,11 @@ struct Handshake {
 
 // CreateInitiation fills |out| (all but mac1/mac2) as initiator, using |local_index| as our
 // sender index and |wall_now| for the timestamp. False if a Diffie-Hellman result is zero.
+// |ephemeral_for_testing|, when not null, is used as the ephemeral private key instead of a
+// fresh random one: only for known-answer tests, which need reproducible wire bytes.
 bool CreateInitiation(const LocalIdentity& local, const PeerKeys& peer, uint32_t local_index,
-                      absl::Time wall_now, Handshake* hs, Initiation* out);
+                      absl::Time wall_now, Handshake* hs, Initiation* out,
+                      const crypto::Key* ephemeral_for_testing = nullptr);
 
 // InitiationResult is what the responder learns from an initiation before it knows the peer.
 struct ConsumedInitiation {
@@ -79,7 +82,9 @@ bool ConsumeInitiationStatic(const LocalIdentity& local, const Initiation& msg,
 bool ConsumeInitiationFinish(const PeerKeys& peer, const Initiation& msg, ConsumedInitiation* st);
 
 // CreateResponse answers a consumed initiation stored in |hs| (kConsumedInitiation).
-bool CreateResponse(const PeerKeys& peer, uint32_t local_index, Handshake* hs, Response* out);
+// |ephemeral_for_testing| as for CreateInitiation.
+bool CreateResponse(const PeerKeys& peer, uint32_t local_index, Handshake* hs, Response* out,
+                    const crypto::Key* ephemeral_for_testing = nullptr);
 // ConsumeResponse completes the initiator's side (hs in kCreatedInitiation).
 bool ConsumeResponse(const LocalIdentity& local, const PeerKeys& peer, const Response& msg,
                      Handshake* hs);

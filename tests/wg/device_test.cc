@@ -376,3 +376,117 @@ TEST_CASE("garbage, truncated and mangled datagrams are dropped and counted, nev
   net.b.device.ReceiveDatagrams(absl::MakeConstSpan(&good, 1));
   REQUIRE(net.b.delivered.size() == 2);
 }
+
+// ---- per-source rate limit under load ----------------------------------------------------
+
+namespace {
+
+// CookiedInitiation returns an initiation that |to| will find carrying a valid mac1 and, for
+// source |from|, a valid mac2: it first asks |to| (under load) for a cookie as a real sender
+// would, then stamps the message with mac2 made from it. Its body is junk, so each copy that
+// gets past the limiter costs |to| a Diffie-Hellman and is dropped as handshake_failed.
+std::vector<uint8_t> CookiedInitiation(Node& to, const base::SocketAddress& from, absl::Duration now) {
+  std::vector<uint8_t> msg(kInitiationSize, 0x42);
+  msg[0] = 1, msg[1] = msg[2] = msg[3] = 0;
+  CookieGenerator gen;
+  gen.Init(to.pub());
+  gen.AddMacs(absl::MakeSpan(msg), kInitiationMac1Offset, now);
+  Datagram d{msg, from};
+  to.device.ReceiveDatagrams(absl::MakeConstSpan(&d, 1));
+  REQUIRE(!to.outbox.empty());
+  REQUIRE(to.outbox.back().to == from);
+  CookieReply reply;
+  REQUIRE(ParseCookieReply(to.outbox.back().bytes, &reply));
+  to.outbox.pop_back();
+  REQUIRE(gen.ConsumeReply(reply, now));
+  gen.AddMacs(absl::MakeSpan(msg), kInitiationMac1Offset, now);
+  return msg;
+}
+
+// Flood hands |to| |n| copies of |msg| from |from| in one batch.
+void Flood(Node& to, const std::vector<uint8_t>& msg, const base::SocketAddress& from, int n) {
+  std::vector<Datagram> batch(n, Datagram{msg, from});
+  to.device.ReceiveDatagrams(batch);
+}
+
+}  // namespace
+
+TEST_CASE("under load, a source over its handshake rate is dropped while another source's handshake completes") {
+  Net net;
+  net.b.device.ForceUnderLoad(true);
+  const auto flooder = *base::SocketAddress::Parse("203.0.113.7:4000");
+  const auto junk = CookiedInitiation(net.b, flooder, net.clock.Monotonic());
+  // a starts a handshake and is handed a cookie too.
+  SendFrom(net.a, Packet(1, 2, "x"));
+  net.Pump();
+  REQUIRE(net.b.device.counters().cookie_replies_sent == 2);
+  // The flood and a's retry (with mac2) arrive in the same instant.
+  net.clock.Advance(absl::Seconds(6));
+  Flood(net.b, junk, flooder, 50);
+  const auto& c = net.b.device.counters();
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == kHandshakeBurstPerSource);  // reached Diffie-Hellman
+  REQUIRE(c.drop(Drop::kRateLimited) == 50 - kHandshakeBurstPerSource);
+  net.a.device.RunTimers();  // REKEY_TIMEOUT passed: a retries
+  net.Pump();
+  REQUIRE(net.b.delivered.size() == 1);
+  REQUIRE(c.handshakes_completed == 1);
+  REQUIRE(c.drop(Drop::kRateLimited) == 50 - kHandshakeBurstPerSource);  // a was never limited
+  Flood(net.b, junk, flooder, 1);
+  REQUIRE(c.drop(Drop::kRateLimited) == 50 - kHandshakeBurstPerSource + 1);  // the flooder still is
+}
+
+TEST_CASE("under load, a source's handshake tokens refill with time, up to the burst") {
+  Net net;
+  net.b.device.ForceUnderLoad(true);
+  const auto flooder = *base::SocketAddress::Parse("203.0.113.7:4000");
+  const auto junk = CookiedInitiation(net.b, flooder, net.clock.Monotonic());
+  const auto& c = net.b.device.counters();
+  Flood(net.b, junk, flooder, 20);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 5);
+  REQUIRE(c.drop(Drop::kRateLimited) == 15);
+  net.clock.Advance(absl::Milliseconds(49));
+  Flood(net.b, junk, flooder, 1);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 5);
+  net.clock.Advance(absl::Milliseconds(1));  // 1/20 s: one token
+  Flood(net.b, junk, flooder, 3);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 6);
+  REQUIRE(c.drop(Drop::kRateLimited) == 15 + 1 + 2);
+  net.clock.Advance(absl::Seconds(10));  // refills to the burst, not to 200
+  Flood(net.b, junk, flooder, 20);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 6 + 5);
+  // Not under load, the per-source limit does not apply (mac1 alone lets messages in).
+  net.b.device.ForceUnderLoad(false);
+  Flood(net.b, junk, flooder, 20);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 6 + 5 + 20);
+  REQUIRE(c.drop(Drop::kRateLimited) == 15 + 1 + 2 + 15);
+}
+
+TEST_CASE("under load, the per-source table stays bounded under many sources and drains in time") {
+  Net net;
+  REQUIRE(!net.b.device.SetHandshakeRateLimit(RateLimitOptions{20, 5, 0}).ok());
+  REQUIRE(net.b.device.SetHandshakeRateLimit(RateLimitOptions{20, 5, 16}).ok());
+  net.b.device.ForceUnderLoad(true);
+  const auto& c = net.b.device.counters();
+  // a asks for a handshake and gets a cookie; its retry will come in the middle of the flood.
+  SendFrom(net.a, Packet(1, 2, "x"));
+  net.Pump();
+  net.clock.Advance(absl::Seconds(6));
+  for (int i = 0; i < 64; ++i) {
+    const auto from = *base::SocketAddress::Parse("203.0.113." + std::to_string(i + 1) + ":4000");
+    Flood(net.b, CookiedInitiation(net.b, from, net.clock.Monotonic()), from, 1);
+    REQUIRE(net.b.device.handshake_rate_limiter().size() <= 16);
+  }
+  REQUIRE(net.b.device.handshake_rate_limiter().size() == 16);
+  REQUIRE(c.drop(Drop::kHandshakeFailed) == 16);
+  REQUIRE(c.drop(Drop::kRateLimitTableFull) == 64 - 16);
+  // While the table is full a new source is refused, even a real peer (the trade-off that keeps
+  // the Diffie-Hellman work bounded; see ratelimiter.h).
+  net.a.device.RunTimers();
+  net.Pump();
+  REQUIRE(c.drop(Drop::kRateLimitTableFull) == 64 - 16 + 1);
+  REQUIRE(net.b.delivered.empty());
+  // The flood stopped more than kRateLimiterEntryIdle ago: the table drains, a gets through.
+  net.Advance(absl::Seconds(6));
+  REQUIRE(net.b.delivered.size() == 1);
+  REQUIRE(net.b.device.handshake_rate_limiter().size() == 1);
+}
