@@ -1,6 +1,7 @@
 // h2_server_fuzzer: an H2ServerConnection fed arbitrary client bytes over an in-memory Stream,
 // with a router whose handlers answer, stream, pause, abort or fail by path. Nothing a client
-// sends may crash, leak or hang the server.
+// sends may crash, leak or hang the server, and no request the site's path policy would
+// forward may reach a denied prefix (path_policy_check.h).
 //
 // Input: byte 0 is the chunk size minus one (bytes are fed in chunks of 1..256); byte 1 holds
 // flags (kPrependPreface, kSlowSocket, kEndAtEnd, kErrorAtEnd); the rest is the client's bytes.
@@ -15,6 +16,7 @@
 #include "http/h2_server.h"
 #include "net/loop.h"
 #include "net/stream.h"
+#include "path_policy_check.h"
 
 using namespace p2proxy;
 using namespace p2proxy::http;
@@ -118,9 +120,26 @@ class FuzzHandler : public ExchangeHandler {
   int64_t sent_ = 0;
 };
 
+// RefuseHandler answers what the site's policy refused, once the request has ended.
+class RefuseHandler : public ExchangeHandler {
+ public:
+  RefuseHandler(Exchange& ex, int status) : ex_(ex), status_(status) {}
+  void OnRequestBody(base::ByteSpan) override {}
+  void OnRequestEnd() override { ex_.SendError(status_, "refused"); }
+  void OnReset(const absl::Status&) override {}
+
+ private:
+  Exchange& ex_;
+  int status_;
+};
+
+// FuzzRouter decides every request as the site would (path_policy_check.h asserts that none it
+// forwards reaches "/admin"), then hands the allowed ones to a FuzzHandler.
 class FuzzRouter : public Router {
  public:
   std::unique_ptr<ExchangeHandler> OnRequest(Exchange& exchange) override {
+    const int refused = fuzz::CheckRequestHead(exchange.request(), exchange.connection());
+    if (refused != 0) return std::make_unique<RefuseHandler>(exchange, refused);
     if (exchange.request().path == "/404") return nullptr;
     return std::make_unique<FuzzHandler>(exchange);
   }

@@ -5,16 +5,27 @@
 // the wrapper's promises: lower-case token names, values without CR/LF/NUL or edge whitespace,
 // one Host for an HTTP/1.1 request, no Content-Length together with chunked.
 //
+// The same bytes, in the same pieces, then go to an H1ServerConnection whose router decides
+// every request as the site would: no request the path policy forwards may reach a denied
+// prefix (path_policy_check.h), whatever target form the server turned it into.
+//
 // Input: byte 0 picks the number of pieces, bytes 1-2 the split points; the rest is the stream.
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/bytes.h"
 #include "http/h1_parser.h"
+#include "http/h1_server.h"
+#include "net/loop.h"
+#include "net/stream.h"
+#include "path_policy_check.h"
 
 namespace {
+
+using namespace p2proxy;
 
 using p2proxy::base::ByteSpan;
 using p2proxy::http::H1Error;
@@ -100,6 +111,104 @@ struct Log final : H1Parser::Visitor {
   int64_t expected = -1;
 };
 
+// FakeStream takes the server's writes and completes them on the next loop turn.
+class FakeStream : public net::Stream {
+ public:
+  explicit FakeStream(net::Loop& loop) : loop_(loop) {}
+  void SetHandler(net::StreamHandler* handler) override { handler_ = handler; }
+  void Write(base::ByteSpan, WriteCallback done) override { Done(std::move(done)); }
+  void WriteOwned(std::vector<uint8_t>, WriteCallback done) override { Done(std::move(done)); }
+  size_t WriteQueueSize() const override { return 0; }
+  void Shutdown() override { shutdown_ = true; }
+  void Close() override { closed_ = true; }
+  void PauseReading() override { paused_ = true; }
+  void ResumeReading() override { paused_ = false; }
+  net::StreamHandler* reader() const { return closed_ || paused_ ? nullptr : handler_; }
+
+ private:
+  void Done(WriteCallback done) {
+    if (!done) return;
+    absl::Status st = closed_ || shutdown_ ? absl::FailedPreconditionError("fake: closed") : absl::OkStatus();
+    loop_.Post([done = std::move(done), st]() mutable { done(st); });
+  }
+  net::Loop& loop_;
+  net::StreamHandler* handler_ = nullptr;
+  bool shutdown_ = false;
+  bool closed_ = false;
+  bool paused_ = false;
+};
+
+// Answer responds to a request once its body has ended: 200, or the policy's refusal.
+class Answer : public http::ExchangeHandler {
+ public:
+  Answer(http::Exchange& ex, int status) : ex_(ex), status_(status) {}
+  void OnRequestBody(ByteSpan) override {}
+  void OnRequestEnd() override {
+    if (status_ != 0) {
+      ex_.SendError(status_, "refused");
+      return;
+    }
+    http::ResponseHead head;
+    head.content_length = 2;
+    ex_.SendResponseHead(head, false);
+    ex_.SendResponseBody(ByteSpan(reinterpret_cast<const uint8_t*>("ok"), 2), true);
+  }
+  void OnReset(const absl::Status&) override {}
+
+ private:
+  http::Exchange& ex_;
+  int status_;
+};
+
+class PolicyRouter : public http::Router {
+ public:
+  std::unique_ptr<http::ExchangeHandler> OnRequest(http::Exchange& exchange) override {
+    return std::make_unique<Answer>(exchange, fuzz::CheckRequestHead(exchange.request(), exchange.connection()));
+  }
+};
+
+void Turn(net::Loop& loop) {
+  for (int i = 0; i < 4; ++i) loop.RunOnce(false);
+}
+
+// Serve feeds |pieces| to an H1ServerConnection as a client would.
+void Serve(const std::vector<ByteSpan>& pieces) {
+  static net::Loop* loop = new net::Loop();  // one loop for the whole run; nothing outlives an input
+  PolicyRouter router;
+  http::ServerLimits limits;
+  limits.max_header_bytes = 8192;
+  auto owned = std::make_unique<FakeStream>(*loop);
+  FakeStream* stream = owned.get();
+  bool closed = false;
+  http::ConnectionInfo info;
+  info.peer_address = "192.0.2.1";
+  info.tls = true;
+  auto conn = std::make_unique<http::H1ServerConnection>(*loop, std::move(owned), info, router, limits,
+                                                         [&closed] { closed = true; });
+  conn->Start();
+  // Bytes wait while the server has paused reading, as they would in a socket.
+  std::vector<uint8_t> pending;
+  const auto deliver = [&] {
+    if (net::StreamHandler* h = stream->reader(); h && !pending.empty() && !closed) {
+      std::vector<uint8_t> now;
+      now.swap(pending);
+      h->OnData(ByteSpan(now));
+    }
+    Turn(*loop);
+  };
+  for (ByteSpan piece : pieces) {
+    pending.insert(pending.end(), piece.begin(), piece.end());
+    deliver();
+  }
+  for (int i = 0; i < 8 && !pending.empty() && !closed; ++i) deliver();
+  if (!closed) {
+    if (net::StreamHandler* h = stream->reader()) h->OnEnd();
+    Turn(*loop);
+  }
+  conn.reset();
+  Turn(*loop);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -124,5 +233,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     split.End();
     Check(whole.text == split.text);
   }
+  Serve({stream.subspan(0, a), stream.subspan(a, b - a), stream.subspan(b)});
   return 0;
 }

@@ -46,10 +46,10 @@ std::string_view AsStd(absl::string_view s) { return std::string_view(s.data(), 
 }  // namespace
 
 UpstreamRequest BuildUpstreamRequest(const RequestHead& r, const ConnectionInfo& connection,
-                                     const std::vector<Header>& identity_headers) {
+                                     const std::vector<Header>& identity_headers, std::string_view target) {
   UpstreamRequest u;
   u.method = r.method;
-  u.target = r.path;
+  u.target = target.empty() ? r.path : std::string(target);
   u.host = r.authority;
   std::vector<std::string> named;
   ConnectionTokens(r.headers, &named);
@@ -142,20 +142,24 @@ class ProxyHandler final : public ExchangeHandler, public UpstreamExchange::Dele
   void Start() {
     ++proxy_->counters_.requests;
     const RequestHead& r = exchange_.request();
-    const int deny = context_.authorize ? context_.authorize(r) : 0;
-    if (deny != 0) {
+    Authorization auth = context_.authorize ? context_.authorize(r) : Authorization();
+    if (auth.status != 0) {
       ++proxy_->counters_.denied;
+      if (auth.status == 400) ++proxy_->counters_.bad_requests;
       record_.allowed = false;
+      record_.error = std::move(auth.reason);
       local_ = true;
       // Answered on the next turn: the server is still making this handler.
-      proxy_->loop_.Post([this, alive = alive_, deny] {
+      proxy_->loop_.Post([this, alive = alive_, deny = auth.status] {
         if (!*alive || done_) return;
         record_.status = deny;
-        exchange_.SendError(deny, deny == 403 ? "forbidden" : "denied");
+        exchange_.SendError(deny, deny == 403 ? "forbidden" : deny == 400 ? "bad request" : "denied");
       });
       return;
     }
-    upstream_ = proxy_->pool_.Start(BuildUpstreamRequest(r, exchange_.connection(), context_.identity_headers), this);
+    // The upstream gets the target the policy checked, never the client's spelling of it.
+    upstream_ = proxy_->pool_.Start(
+        BuildUpstreamRequest(r, exchange_.connection(), context_.identity_headers, auth.target), this);
   }
 
   // --- ExchangeHandler ----------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -50,14 +51,26 @@ struct RequestRecord {
   bool websocket = false;
 };
 
+// Authorization is ProxyContext::authorize's answer for one request.
+struct Authorization {
+  // status: 0 forwards the request; any other value is answered locally with that status (403,
+  // 400) and the upstream is never contacted.
+  int status = 0;
+  // reason: why the request was refused; it becomes the RequestRecord's |error| (audit).
+  std::string reason;
+  // target: when forwarding, the request target the upstream gets in place of the client's
+  // (the path the policy checked, in canonical form). Empty: the client's, unchanged.
+  std::string target;
+};
+
 // ProxyContext is per client connection, owned by the caller; it must outlive the handlers
 // made with it (the connection's exchanges).
 struct ProxyContext {
   // identity_headers are stamped on every upstream request, e.g. {"x-p2proxy-user","alice"}.
   std::vector<Header> identity_headers;
-  // authorize: 0 allows; any other value is answered locally with that status (e.g. 403) and
-  // the upstream is never contacted. Unset: everything is allowed.
-  absl::AnyInvocable<int(const RequestHead&)> authorize;
+  // authorize decides each request before the upstream is contacted. Unset: everything is
+  // allowed and forwarded as received.
+  absl::AnyInvocable<Authorization(const RequestHead&)> authorize;
   // on_request_done runs exactly once per request, when its handler is destroyed (for a
   // WebSocket, right after the streams were handed to the UpgradeCallback: the record covers
   // the handshake, not the session).
@@ -77,7 +90,8 @@ using UpgradeCallback =
 
 struct ReverseProxyCounters {
   uint64_t requests = 0;
-  uint64_t denied = 0;
+  uint64_t denied = 0;        // answered locally by authorize (bad_requests included)
+  uint64_t bad_requests = 0;  // of those, answered 400 (a malformed or ambiguous target)
   uint64_t upstream_errors = 0;  // answered 502/504 or aborted
   uint64_t upgrades = 0;
 };
@@ -108,9 +122,10 @@ class ReverseProxy {
   ReverseProxyCounters counters_;
 };
 
-// BuildUpstreamRequest applies the request rewriting above (exposed for tests).
+// BuildUpstreamRequest applies the request rewriting above (exposed for tests and the
+// fuzzers). The upstream's target is |target| when not empty, else the request's path.
 UpstreamRequest BuildUpstreamRequest(const RequestHead& request, const ConnectionInfo& connection,
-                                     const std::vector<Header>& identity_headers);
+                                     const std::vector<Header>& identity_headers, std::string_view target = {});
 // FilterResponseHeaders copies |headers| minus hop-by-hop fields and Content-Length (Upgrade is
 // kept when |upgrade|).
 std::vector<Header> FilterResponseHeaders(std::vector<Header>& headers, bool upgrade);

@@ -8,7 +8,10 @@
 # Scenarios:
 #   basics     curl over HTTP/2 and HTTP/1.1; X-Forwarded-*, identity headers, a spoofed
 #              X-P2proxy-User stripped; the :80 redirect; a path rule's 403 and a refused peer,
-#              both audited; unknown SNI -> unrecognized_name, or the default certificate;
+#              both audited; spellings that bypass a path rule in some app (";" parameters,
+#              case, encoded or raw slashes and backslashes, dot segments, double encoding)
+#              refused with 400/403 over both HTTP versions and never seen by the app, which
+#              gets allowed paths in canonical form; unknown SNI -> unrecognized_name, or the default certificate;
 #              non-TLS bytes and oversized headers; the site listens on no host TCP socket
 #   websocket  a WebSocket echo through the site
 #   bulk       a 1 GiB download and a 1 GiB upload over HTTPS keep their SHA-256
@@ -62,7 +65,8 @@ if [ "$scenario" = bulk ] || [ "$scenario" = swap ]; then
   head -c 1G /dev/urandom > "$big"
   big_sum=$(sha256sum "$big" | cut -d' ' -f1)
 fi
-bg "$L" app "$PY" "$here/tools/upstream_app.py" 198.19.6.2 8080 "$E2E_ID" $big
+app_paths="$E2E_TMP/app_paths.log"  # every request target the app received
+bg "$L" app env APP_PATHS_LOG="$app_paths" "$PY" "$here/tools/upstream_app.py" 198.19.6.2 8080 "$E2E_ID" $big
 wait_until 10 "app listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.6.2:8080"
 
 key_c=$(wg genkey); pub_c=$(echo "$key_c" | wg pubkey)
@@ -79,7 +83,7 @@ cat > "$E2E_TMP/site.json" <<JSON
   {"name": "vault", "address": "100.96.128.20", "port": 443, "protocol": "https", "target": "198.19.6.2:8080",
    "hostnames": ["vault.example.internal"], "certificate_file": "$pki/serving.pem", "key_file": "$pki/serving.key",
    "redirect_port": 80,
-   "access": {"users": ["tester"], "paths": [{"prefix": "/admin", "roles": ["admin"]}]}},
+   "access": {"users": ["tester"], "paths": [{"prefix": "/admin", "roles": ["admin"]}], "case_insensitive_paths": true}},
   {"name": "wiki", "address": "100.96.128.21", "port": 443, "protocol": "https", "target": "198.19.6.2:8080",
    "hostnames": ["wiki.example.internal"], "certificate_file": "$pki/wiki.pem", "key_file": "$pki/wiki.key",
    "default_certificate": true, "access": {"roles": ["dev"]}},
@@ -148,6 +152,56 @@ basics)
   [ "$code" = 403 ] || fail "a dotted path should not pass the rule: $code"
   wait_until 5 "the 403 in the audit log" audit_has '"resource":"vault"' '"user":"tester"' '"path":"/admin/panel"' '"status":403' '"decision":"deny"' "\"peer_key\":\"$pub_c\""
   log "GET /admin/panel -> 403 (path rule), audited with the peer's key and user"
+
+  # Spellings of /admin/panel that some app behind a proxy serves as /admin (Tomcat and Spring
+  # strip ";" parameters, IIS ignores case and trailing dots, apps decode %2F, %5C or "\" into
+  # separators, decode twice, or map overlong UTF-8). vault compares paths without case.
+  bypass=('/admin;x/panel' '/admin;/panel' '/admin;jsessionid=1' '/x/..;/admin/panel' '/.;/admin'
+          '/Admin/panel' '/ADMIN' '/%41dmin/panel' '/admin.json' '//admin//panel' '/x/%2e%2e/admin'
+          '/admin%2Fpanel' '/admin%2fpanel' '/admin%5Cpanel' '/x/..%5cadmin' '/admin\panel' '/x/..\admin'
+          '/admin%3Bx/panel' '/%2561dmin' '/%u0061dmin' '/%c0%afadmin' '/../admin' '/admin%00'
+          '/adm%C4%B1n' '/admin./panel' '/admin%20/panel')
+  seen_before=$(cat "$app_paths" 2>/dev/null | wc -l)
+  for v in --http1.1 --http2; do
+    for p in "${bypass[@]}"; do
+      code=$(in_c "${CURL[@]}" "$v" --path-as-is -o /dev/null -w '%{http_code}' "https://vault.example.internal$p" 2>"$E2E_TMP/curl.err" || true)
+      case "$code" in
+        400|403) ;;
+        *) fail "curl $v $p: want 400 or 403 from the site, got '$code' $(cat "$E2E_TMP/curl.err")" ;;
+      esac
+    done
+    # An allowed path with parameters and dot segments is served, as its canonical form.
+    out=$(in_c "${CURL[@]}" "$v" --path-as-is -w '\ncode=%{http_code}' 'https://vault.example.internal/x/./y/../../headers;v=1') \
+      || fail "curl $v /x/./y/../../headers;v=1 failed"
+    grep -q '^code=200$' <<<"$out" || fail "curl $v /x/./y/../../headers;v=1: $out"
+    grep -qF '"x-p2proxy-user": "tester"' <<<"$out" || fail "curl $v: /headers did not come from the app: $out"
+  done
+  new_paths=$(tail -n +"$((seen_before + 1))" "$app_paths")
+  [ "$new_paths" = "$(printf '/headers\n/headers')" ] || fail "the app saw other targets than two canonical /headers: $(head -c 600 <<<"$new_paths")"
+  # The app's view, however lenient it decodes, never reaches /admin.
+  "$PY" - "$app_paths" <<'PY' || fail "a request target the app saw maps onto /admin: $(cat "$app_paths")"
+import sys
+from urllib.parse import unquote
+for line in open(sys.argv[1], encoding="latin-1"):
+    path = line.rstrip("\n").split("?")[0]
+    for _ in range(3):
+        path = unquote(path, encoding="latin-1")
+    segs = []
+    for seg in path.replace("\\", "/").lower().split("/"):
+        seg = seg.split(";")[0]
+        if seg not in (".", ".."):
+            seg = seg.rstrip(". ")
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            segs = segs[:-1]
+            continue
+        segs.append(seg)
+    if segs and (segs[0] == "admin" or segs[0].startswith("admin.")):
+        sys.exit("the app saw %r" % line)
+PY
+  wait_until 5 "a 400 in the audit log" audit_has '"resource":"vault"' '"status":400' '"decision":"deny"' 'bad request target'
+  log "${#bypass[@]} bypass spellings of /admin x HTTP/1.1 and HTTP/2 -> 400/403, the app saw none; /x/./y/../../headers;v=1 reached it as /headers"
 
   if in_c "${CURL[@]}" https://admin.example.internal/ -o /dev/null 2>"$E2E_TMP/curl.err"; then fail "a peer without the admin role reached the admin resource"; fi
   grep -qiE 'reset|closed|SSL_ERROR_SYSCALL|connect' "$E2E_TMP/curl.err" || fail "admin refusal: $(cat "$E2E_TMP/curl.err")"

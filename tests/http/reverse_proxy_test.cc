@@ -210,7 +210,7 @@ TEST_CASE("Reverse proxy: POST bodies of several MB, Content-Length and chunked,
 
 TEST_CASE("Reverse proxy: a denied request gets 403 and the upstream is never contacted") {
   ProxyFixture f;
-  f.ctx.authorize = [](const RequestHead& r) { return r.path.rfind("/admin", 0) == 0 ? 403 : 0; };
+  f.ctx.authorize = [](const RequestHead& r) { return Authorization{r.path.rfind("/admin", 0) == 0 ? 403 : 0, "", ""}; };
   RawClient c(f.loop, f.front->address());
   c.Send(Request("GET", "/admin/panel", "app.test"));
   REQUIRE(c.WaitResponses(1));

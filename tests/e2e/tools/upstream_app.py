@@ -8,6 +8,9 @@
   GET  /ws          a WebSocket (RFC 6455) echo of text and binary messages
   any  /admin...    "admin area" (the site's path rules decide who gets here)
 
+With APP_PATHS_LOG set in the environment, the request target of every request the app
+receives is appended to that file, one per line, as received (for the path-rule checks).
+
 Usage: upstream_app.py ADDRESS PORT TEST_ID [BIG_FILE]
 """
 import base64
@@ -19,6 +22,7 @@ import socket
 import socketserver
 import struct
 import sys
+import threading
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -28,6 +32,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         sys.stderr.write("upstream: %s %s\n" % (self.address_string(), fmt % args))
+
+    def parse_request(self):
+        ok = super().parse_request()
+        if ok and PATHS_LOG:
+            with PATHS_LOCK, open(PATHS_LOG, "a", encoding="latin-1") as f:
+                f.write(self.path + "\n")
+        return ok
 
     def reply(self, code, body, ctype="text/plain"):
         data = body.encode() if isinstance(body, str) else body
@@ -150,4 +161,6 @@ class Server(http.server.ThreadingHTTPServer):
 if __name__ == "__main__":
     ADDR, PORT, TEST_ID = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     BIG = sys.argv[4] if len(sys.argv) > 4 else ""
+    PATHS_LOG = os.environ.get("APP_PATHS_LOG", "")
+    PATHS_LOCK = threading.Lock()
     Server((ADDR, PORT), Handler).serve_forever()
