@@ -131,7 +131,9 @@ class Router {
 struct ServerLimits {
   size_t max_header_bytes = 64 * 1024;   // request line + fields; beyond: 431
   uint32_t header_timeout_ms = 10000;    // head not complete this long after the first byte
-                                         // of a request (or after connect): 408
+                                         // of a request: 408
+  uint32_t first_request_timeout_ms = 10000;  // no complete request head this long after the
+                                         // connection started (HTTP/1.1: 408; HTTP/2: GOAWAY)
   uint32_t idle_timeout_ms = 60000;      // no request in flight and no bytes: close quietly
   uint32_t send_timeout_ms = 60000;      // response bytes wait for the client and none leave
                                          // this long (it stopped reading, or, on HTTP/2, never

@@ -7,7 +7,8 @@
 // posted task.
 //
 // Timers (one net::Timer, one purpose at a time):
-//   kHeader: header_timeout_ms from connect or from the first byte of a request until its head
+//   kHeader: first_request_timeout_ms from connect until the first request's head is complete,
+//            then header_timeout_ms from the first byte of each later request until its head
 //            is complete; fires 408 and a close.
 //   kIdle:   idle_timeout_ms between requests on a keep-alive connection; fires a quiet close.
 //   kBody:   a request body that receives nothing for idle_timeout_ms (while the handler wants
@@ -153,7 +154,7 @@ H1ServerConnection::~H1ServerConnection() {
 }
 
 void H1ServerConnection::Start() {
-  ArmHeaderTimer();
+  ArmHeaderTimer(limits_.first_request_timeout_ms);
   stream_->SetHandler(this);
 }
 
@@ -161,9 +162,9 @@ void H1ServerConnection::Close() { Fail(absl::CancelledError("http1: connection 
 
 // --- timers ---------------------------------------------------------------------------------
 
-void H1ServerConnection::ArmHeaderTimer() {
+void H1ServerConnection::ArmHeaderTimer(uint32_t timeout_ms) {
   timer_kind_ = TimerKind::kHeader;
-  timer_.Start(absl::Milliseconds(limits_.header_timeout_ms), [this] { OnTimer(); });
+  timer_.Start(absl::Milliseconds(timeout_ms), [this] { OnTimer(); });
 }
 
 void H1ServerConnection::ArmIdleTimer() {
@@ -275,8 +276,9 @@ size_t H1ServerConnection::ParseSome(base::ByteSpan data) {
 void H1ServerConnection::OnData(base::ByteSpan data) {
   if (finished_) return;
   if (closing_) return;  // lingering: the bytes are discarded
+  counters_->bytes_in += data.size();
   last_rx_ms_ = loop_.NowMs();
-  if (timer_kind_ == TimerKind::kIdle) ArmHeaderTimer();
+  if (timer_kind_ == TimerKind::kIdle) ArmHeaderTimer(limits_.header_timeout_ms);
   if (parsing_ || pending_off_ < pending_.size() || !CanParse()) {
     pending_.insert(pending_.end(), data.begin(), data.end());
     if (!parsing_) UpdateReading();
@@ -638,7 +640,7 @@ void H1ServerConnection::MaybeEndExchange() {
   if (parser_.upgraded()) parser_.Reset();  // an upgrade the handler declined: HTTP goes on
   parser_.Resume();
   if (pending_off_ < pending_.size()) {
-    ArmHeaderTimer();
+    ArmHeaderTimer(limits_.header_timeout_ms);
   } else {
     ArmIdleTimer();
   }

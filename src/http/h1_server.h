@@ -48,6 +48,7 @@ struct H1ServerCounters {
   uint64_t not_found = 0;      // the router returned no handler
   uint64_t upgrades = 0;       // streams handed over after a 101
   uint64_t send_timeouts = 0;  // closed: the client took no response bytes for send_timeout_ms
+  uint64_t bytes_in = 0;       // bytes read from clients
 };
 
 class H1Exchange;
@@ -113,7 +114,7 @@ class H1ServerConnection final : public net::StreamHandler, private H1Parser::Vi
   void Fail(const absl::Status& why);
   // Finish closes the stream (unless handed over) and schedules on_closed.
   void Finish();
-  void ArmHeaderTimer();
+  void ArmHeaderTimer(uint32_t timeout_ms);
   void ArmIdleTimer();
   void OnTimer();
   // WatchSend starts the send watch after a write that left bytes queued; OnSendTimer closes

@@ -102,6 +102,12 @@ class H2Stream final : public Exchange {
     head_.version = 20;
     head_.headers.reserve(16);
   }
+  ~H2Stream() override {
+    // What the admission gave this stream goes back however the stream ends.
+    if (conn_.admission_ == nullptr) return;
+    if (admitted_) conn_.admission_->CloseStream();
+    if (window_reserved_ > 0) conn_.admission_->ReleaseWindow(window_reserved_);
+  }
 
   const RequestHead& request() const override { return head_; }
   const ConnectionInfo& connection() const override { return conn_.info_; }
@@ -125,6 +131,8 @@ class H2Stream final : public Exchange {
   int cookie_index_ = -1;   // index in head_.headers of the merged cookie field
   size_t header_bytes_ = 0;
   bool too_large_ = false;  // the header block exceeded max_header_bytes: answer 431
+  bool admitted_ = false;          // H2Admission::TryOpenStream succeeded
+  size_t window_reserved_ = 0;     // window bytes taken from H2Admission's budget
   std::unique_ptr<ExchangeHandler> handler_;
 
   // Request body.
@@ -475,7 +483,7 @@ void H2Stream::Abort() {
 H2ServerConnection::H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Stream> stream,
                                        ConnectionInfo info, Router& router, ServerLimits limits,
                                        absl::AnyInvocable<void()> on_closed,
-                                       H2ServerCounters* counters)
+                                       H2ServerCounters* counters, http::H2Admission* admission)
     : loop_(loop),
       stream_(std::move(stream)),
       info_(std::move(info)),
@@ -483,6 +491,7 @@ H2ServerConnection::H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Str
       limits_(limits),
       on_closed_(std::move(on_closed)),
       counters_(counters ? counters : &own_counters_),
+      admission_(admission),
       header_timer_(loop),
       idle_timer_(loop),
       send_timer_(loop),
@@ -494,7 +503,8 @@ H2ServerConnection::H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Str
   }
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+       static_cast<uint32_t>(admission_ ? kBaseStreamWindow : kStreamWindow)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
        static_cast<uint32_t>(std::min<size_t>(limits_.max_header_bytes, UINT32_MAX))},
       {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
@@ -611,6 +621,26 @@ H2Stream* H2ServerConnection::FindStream(int32_t id) {
 }
 
 void H2ServerConnection::StartRequest(H2Stream* s, bool end_stream) {
+  got_request_ = true;
+  if (admission_) {
+    if (!admission_->TryOpenStream()) {
+      ++counters_->refused_streams;
+      s->aborted_ = true;
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    s->admitted_ = true;
+    if (!end_stream) {
+      // A body follows: a full window if the shared budget allows, else the base one.
+      constexpr size_t kGrowth = kStreamWindow - kBaseStreamWindow;
+      if (admission_->TryReserveWindow(kGrowth)) {
+        s->window_reserved_ = kGrowth;
+        nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, s->id_, kStreamWindow);
+      } else {
+        ++counters_->small_windows;
+      }
+    }
+  }
   ++counters_->streams;
   RequestHead& head = s->head_;
   if (head.authority.empty()) head.authority = std::move(s->host_);
@@ -831,10 +861,16 @@ void H2ServerConnection::Complete() {
 // --- Timers ------------------------------------------------------------------------------
 
 void H2ServerConnection::UpdateHeaderTimer() {
-  if (limits_.header_timeout_ms == 0) return;
-  const bool need = !got_settings_ || header_block_stream_ != 0;
+  // Before the first request the deadline counts from the connection's start (the timer was
+  // armed then and stays armed); after it, from the start of each header block.
+  const uint32_t timeout_ms = got_request_ ? limits_.header_timeout_ms : limits_.first_request_timeout_ms;
+  const bool need = !got_request_ || header_block_stream_ != 0;
+  if (timeout_ms == 0) {
+    header_timer_.Stop();
+    return;
+  }
   if (need && !header_timer_.active()) {
-    header_timer_.Start(absl::Milliseconds(limits_.header_timeout_ms), [this] {
+    header_timer_.Start(absl::Milliseconds(timeout_ms), [this] {
       if (finishing_) return;
       static base::LogRateLimiter limiter;
       P2P_LOG_RATELIMITED(limiter, kDebug, "http2.header_timeout").Kv("peer", info_.peer_address);

@@ -10,8 +10,10 @@
 //     kWriteHighWater, going on at OnWriteDrained.
 //
 // Timers (ServerLimits; 0 disables one):
-//   - header_timeout_ms: the client preface and SETTINGS, or a header block once begun, must be
-//     complete this long after the connection (or the block) started; else the connection closes.
+//   - first_request_timeout_ms: the client preface, SETTINGS and a first complete request head
+//     must arrive this long after the connection started; else the connection closes.
+//   - header_timeout_ms: a header block once begun must be complete this long after it started;
+//     else the connection closes.
 //   - idle_timeout_ms: no stream open and no byte received this long: GOAWAY and close.
 //   - send_timeout_ms: the transport's queue holds bytes and none leave this long (the client
 //     stopped reading): the connection closes. A stream whose queued response gets no DATA
@@ -45,9 +47,28 @@ struct H2ServerCounters {
   uint64_t protocol_errors = 0;  // bad preface, invalid frames, floods, callback failures
   uint64_t send_timeouts = 0;    // send_timeout_ms passed with response bytes not moving: the
                                  // connection closed (transport) or the stream reset (window)
+  uint64_t refused_streams = 0;  // H2Admission refused: RST_STREAM(REFUSED_STREAM)
+  uint64_t small_windows = 0;    // streams with a body that got only kBaseStreamWindow (budget)
 };
 
 class H2Stream;
+
+// H2Admission lets an owner bound what HTTP/2 streams take beyond one connection: a cap on
+// streams in flight across connections (the site's per-peer cap), and a memory budget shared
+// by every connection for request-body windows. Not owned; it must outlive the connection.
+class H2Admission {
+ public:
+  virtual ~H2Admission() = default;
+  // TryOpenStream: may one more request stream open? false: it is refused with
+  // RST_STREAM(REFUSED_STREAM) before the router sees it (RFC 9113 §8.7: safe to retry).
+  virtual bool TryOpenStream() = 0;
+  // CloseStream gives back what a successful TryOpenStream took, once per stream.
+  virtual void CloseStream() = 0;
+  // TryReserveWindow: may a stream's receive window grow by |bytes|? ReleaseWindow gives
+  // them back when the stream closes.
+  virtual bool TryReserveWindow(size_t bytes) = 0;
+  virtual void ReleaseWindow(size_t bytes) = 0;
+};
 
 // H2ServerConnection serves HTTP/2 on |stream| (already past TLS and ALPN, or prior
 // knowledge), once Start() is called.
@@ -62,8 +83,11 @@ class H2ServerConnection final : public net::StreamHandler {
  public:
   // kWriteHighWater: the transport's WriteQueueSize() above which no more frames are made.
   static constexpr size_t kWriteHighWater = 1 << 20;
-  // kStreamWindow / kConnectionWindow: receive windows advertised for request bodies.
+  // kStreamWindow / kConnectionWindow: receive windows advertised for request bodies. With an
+  // H2Admission, SETTINGS advertise kBaseStreamWindow and a stream with a body grows to
+  // kStreamWindow only while the admission's window budget lasts.
   static constexpr int32_t kStreamWindow = 1 << 20;
+  static constexpr int32_t kBaseStreamWindow = 64 << 10;
   static constexpr int32_t kConnectionWindow = 8 << 20;
   static constexpr uint32_t kLingerMs = 5000;
   // kGoawayGraceMs: how long Shutdown waits for its PING's ACK before the final GOAWAY.
@@ -73,7 +97,7 @@ class H2ServerConnection final : public net::StreamHandler {
 
   H2ServerConnection(net::Loop& loop, std::unique_ptr<net::Stream> stream, ConnectionInfo info,
                      Router& router, ServerLimits limits, absl::AnyInvocable<void()> on_closed,
-                     H2ServerCounters* counters = nullptr);
+                     H2ServerCounters* counters = nullptr, H2Admission* admission = nullptr);
   ~H2ServerConnection() override;
   H2ServerConnection(const H2ServerConnection&) = delete;
   H2ServerConnection& operator=(const H2ServerConnection&) = delete;
@@ -146,6 +170,7 @@ class H2ServerConnection final : public net::StreamHandler {
   std::unordered_map<int32_t, std::unique_ptr<H2Stream>> streams_;
   H2ServerCounters* counters_;
   H2ServerCounters own_counters_;
+  H2Admission* admission_;
 
   std::vector<uint8_t> out_;         // frames made in this Flush, written once at its end
   std::vector<int32_t> drained_;     // streams whose response queue emptied during mem_send
@@ -154,6 +179,7 @@ class H2ServerConnection final : public net::StreamHandler {
   bool work_posted_ = false;
   bool write_blocked_ = false;       // waiting for OnWriteDrained
   bool got_settings_ = false;        // the client preface and first SETTINGS arrived
+  bool got_request_ = false;         // a first request head arrived
   int32_t header_block_stream_ = 0;  // a header block is half received on this stream
   bool peer_eof_ = false;
   bool fatal_ = false;               // nghttp2 failed on input: GOAWAY, then the end

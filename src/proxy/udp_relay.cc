@@ -34,6 +34,10 @@ void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, ui
       ++counters_.sessions_refused;
       return;
     }
+    if (admit_ && !admit_(client, client_port)) {
+      ++counters_.sessions_not_admitted;
+      return;
+    }
     net::UdpSocket::Options opts;
     opts.batch = 1;
     opts.max_datagram = 16 * 1024;
@@ -58,14 +62,16 @@ void UdpRelay::FromClient(base::ByteSpan data, const base::IpAddress& client, ui
           }
         },
         opts);
+    auto session = std::make_unique<Session>();
+    session->started_ms = loop_.NowMs();
+    session->last_active_ms = session->started_ms;
+    session->client = client;
     if (!sock.ok()) {
       P2P_LOG(kWarn, "udp_relay.socket_failed").Kv("error", sock.status().message());
+      ReportEnd(key, *session);  // an admitted session ends at once (gives its unit back)
       return;
     }
-    auto session = std::make_unique<Session>();
     session->socket = std::move(*sock);
-    session->started_ms = loop_.NowMs();
-    session->client = client;
     it = sessions_.emplace(key, std::move(session)).first;
     ++counters_.sessions_opened;
     if (!sweep_timer_.active()) {

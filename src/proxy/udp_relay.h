@@ -27,6 +27,7 @@ class UdpRelay {
     uint64_t sessions_opened = 0;
     uint64_t sessions_expired = 0;
     uint64_t sessions_refused = 0;  // at the cap
+    uint64_t sessions_not_admitted = 0;  // the admission callback said no
     uint64_t to_target = 0;
     uint64_t to_client = 0;
     uint64_t foreign_dropped = 0;   // datagrams to a session socket from other than the target
@@ -42,6 +43,9 @@ class UdpRelay {
     uint64_t duration_ms = 0;
   };
   using SessionEndFn = absl::AnyInvocable<void(const SessionStats&)>;
+  // AdmitFn decides whether a client may open a new session (the site's per-peer cap). A
+  // session it admitted always ends with the session-end callback, which gives the unit back.
+  using AdmitFn = absl::AnyInvocable<bool(const base::IpAddress& client, uint16_t client_port)>;
 
   UdpRelay(net::Loop& loop, const base::SocketAddress& target, absl::Duration idle_timeout,
            size_t max_sessions, ReplyFn reply);
@@ -50,6 +54,8 @@ class UdpRelay {
 
   // SetSessionEnd installs a callback run once per session when it ends (for audit).
   void SetSessionEnd(SessionEndFn fn) { session_end_ = std::move(fn); }
+  // SetAdmit installs a callback asked before each new session; false drops the datagram.
+  void SetAdmit(AdmitFn fn) { admit_ = std::move(fn); }
 
   // FromClient forwards one datagram from a client to the target.
   void FromClient(base::ByteSpan data, const base::IpAddress& client, uint16_t client_port);
@@ -75,6 +81,7 @@ class UdpRelay {
   size_t max_sessions_;
   ReplyFn reply_;
   SessionEndFn session_end_;
+  AdmitFn admit_;
   std::map<Key, std::unique_ptr<Session>> sessions_;
   net::Timer sweep_timer_;
   Counters counters_;

@@ -10,8 +10,6 @@
 namespace p2proxy::site {
 namespace {
 
-// kHelloTimeout bounds how long a peer may take to send its ClientHello.
-constexpr absl::Duration kHelloTimeout = absl::Seconds(10);
 // TLS alert 112, unrecognized_name (RFC 6066 §3).
 constexpr uint8_t kUnrecognizedName = 112;
 
@@ -21,7 +19,7 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
                            std::unique_ptr<net::Stream> conn, PeerContext peer, DoneFn done)
     : loop_(loop), resource_(resource), audit_(audit), mode_(mode), peer_(std::move(peer)),
       done_(std::move(done)), alive_(std::make_shared<bool>(true)), conn_(std::move(conn)),
-      hello_timer_(loop) {
+      handshake_timer_(loop), started_(absl::Now()) {
   peer_text_ = absl::StrCat(peer_.address, ":", peer_.port);
   roles_text_ = absl::StrJoin(peer_.identity.roles, ",");
   if (!peer_.identity.user.empty()) {
@@ -30,10 +28,16 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
   }
   context_.authorize = [this](const http::RequestHead& head) {
     ++resource_.counters.requests;
-    const http::AccessDecision d = http::CheckRequest(resource_.config->access, peer_.identity, head.path);
-    if (d.allowed) return 0;
+    http::AccessDecision d = http::CheckRequest(resource_.config->access, peer_.identity, head.method, head.path);
+    http::Authorization auth;
+    if (d.allowed) {
+      auth.target = std::move(d.target);  // the upstream gets the path that was checked
+      return auth;
+    }
     ++resource_.counters.requests_denied;
-    return 403;
+    auth.status = d.bad_request ? 400 : 403;
+    auth.reason = std::move(d.reason);
+    return auth;
   };
   context_.on_request_done = [this](const http::RequestRecord& record) { AuditRequest(record); };
 }
@@ -49,9 +53,17 @@ void HttpsSession::Start() {
     StartHttp(std::move(conn_), std::move(info), false);
     return;
   }
-  hello_timer_.Start(kHelloTimeout, [this] {
-    ++resource_.counters.hello_timeouts;
-    Finish("no ClientHello in time");
+  // One deadline covers the ClientHello and the whole handshake after it: a peer that stalls
+  // anywhere before the handshake finished is closed and audited.
+  handshake_timer_.Start(resource_.handshake_timeout, [this] {
+    const bool hello = tls_ != nullptr;
+    ++(hello ? resource_.counters.handshake_timeouts : resource_.counters.hello_timeouts);
+    P2P_LOG(kInfo, "site.https.handshake_timeout")
+        .Kv("resource", resource_.config->name)
+        .Kv("peer", peer_text_)
+        .Kv("stage", hello ? "handshake" : "client_hello");
+    AuditEnd(hello ? "tls: handshake not finished in time" : "tls: no ClientHello in time");
+    Finish(hello ? "TLS handshake timeout" : "no ClientHello in time");
   });
   conn_->SetHandler(this);
 }
@@ -68,6 +80,7 @@ void HttpsSession::OnData(base::ByteSpan data) {
           .Kv("resource", resource_.config->name)
           .Kv("peer", peer_text_)
           .Kv("error", std::string(peek_.error()));
+      AuditEnd("tls: not a ClientHello");
       Finish("not a TLS ClientHello");
       return;
     case tls::ClientHelloPeek::Result::kDone:
@@ -81,7 +94,6 @@ void HttpsSession::OnEnd() { Finish("closed before its ClientHello"); }
 void HttpsSession::OnError(const absl::Status&) { Finish("failed before its ClientHello"); }
 
 void HttpsSession::OnHello() {
-  hello_timer_.Stop();
   sni_ = peek_.info().sni;
   std::shared_ptr<const tls::ServerCertificate> cert = resource_.certs.Find(sni_);
   if (!cert) {
@@ -90,6 +102,7 @@ void HttpsSession::OnHello() {
         .Kv("resource", resource_.config->name)
         .Kv("peer", peer_text_)
         .Kv("sni", sni_.empty() ? std::string("(none)") : sni_);
+    AuditEnd("tls: no certificate for the server name");
     conn_->SetHandler(nullptr);
     // The session ends once the alert has left the queue (closing sends what lwIP holds).
     std::weak_ptr<bool> alive = alive_;
@@ -105,15 +118,18 @@ void HttpsSession::OnHello() {
   std::weak_ptr<bool> alive = alive_;
   tls_->Handshake([this, alive](const absl::Status& status) {
     if (alive.expired() || finished_) return;
+    handshake_timer_.Stop();
     if (!status.ok()) {
       ++resource_.counters.handshake_failed;
       P2P_LOG(kInfo, "site.https.handshake_failed")
           .Kv("resource", resource_.config->name)
           .Kv("peer", peer_text_)
           .Kv("error", status.message());
+      AuditEnd("tls: handshake failed");
       Finish("TLS handshake failed");
       return;
     }
+    ++resource_.counters.handshakes;
     http::ConnectionInfo info;
     info.peer_address = peer_.address;
     info.peer_port = peer_.port;
@@ -134,8 +150,18 @@ void HttpsSession::StartHttp(std::unique_ptr<net::Stream> stream, http::Connecti
   http::Router& router = mode_ == Mode::kRedirect ? static_cast<http::Router&>(resource_.redirect)
                                                   : static_cast<http::Router&>(*this);
   if (h2) {
+    if (resource_.peer_limits != nullptr && !peer_.identity.peer_key.empty()) {
+      h2_admission_ = std::make_unique<PeerH2Admission>(*resource_.peer_limits, peer_.identity.peer_key, [this] {
+        P2P_LOG(kInfo, "site.peer_limit")
+            .Kv("resource", resource_.config->name)
+            .Kv("peer", peer_text_)
+            .Kv("limit", "max_http2_streams_per_peer");
+        AuditConnectionEvent("limit: peer at max_http2_streams_per_peer (stream refused)");
+      });
+    }
     h2_ = std::make_unique<http::H2ServerConnection>(loop_, std::move(stream), std::move(info), router,
-                                                     resource_.limits, std::move(closed));
+                                                     resource_.limits, std::move(closed), nullptr,
+                                                     h2_admission_.get());
     h2_->Start();
   } else {
     h1_ = std::make_unique<http::H1ServerConnection>(loop_, std::move(stream), std::move(info), router,
@@ -165,20 +191,36 @@ void HttpsSession::AuditRequest(const http::RequestRecord& record) {
   e.bytes_out = record.bytes_to_client;
   e.duration_ms = static_cast<int64_t>(record.duration_ms);
   e.allowed = record.allowed;
-  std::string denied_why;
-  if (!record.allowed) {
-    denied_why = http::CheckRequest(resource_.config->access, peer_.identity, record.path).reason;
-    e.reason = denied_why;
-  } else {
-    e.reason = record.error;
-  }
+  e.reason = record.error;  // a refusal's reason, or what went wrong upstream
+  audit_.Write(e);
+}
+
+void HttpsSession::AuditEnd(std::string_view reason) {
+  if (end_audited_) return;
+  end_audited_ = true;
+  AuditConnectionEvent(reason);
+}
+
+void HttpsSession::AuditConnectionEvent(std::string_view reason) {
+  http::AuditEvent e;
+  e.time = started_;
+  e.kind = mode_ == Mode::kRedirect ? "http" : "https";
+  e.resource = resource_.config->name;
+  e.peer_key = peer_.identity.peer_key;
+  e.peer = peer_text_;
+  e.user = peer_.identity.user;
+  e.roles = roles_text_;
+  e.host = sni_;
+  e.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started_);
+  e.allowed = true;  // the connection was allowed; |reason| says how it ended
+  e.reason = reason;
   audit_.Write(e);
 }
 
 void HttpsSession::Finish(const char* why) {
   if (finished_) return;
   finished_ = true;
-  hello_timer_.Stop();
+  handshake_timer_.Stop();
   P2P_LOG(kDebug, "site.https.session_end")
       .Kv("resource", resource_.config->name)
       .Kv("peer", peer_text_)

@@ -23,6 +23,7 @@
 #include "net/loop.h"
 #include "net/stream.h"
 #include "net/timer.h"
+#include "site/peer_limits.h"
 #include "site/site_config.h"
 #include "tls/cert_store.h"
 #include "tls/client_hello.h"
@@ -37,11 +38,17 @@ struct HttpsResource {
   std::unique_ptr<http::ReverseProxy> proxy;
   http::RedirectRouter redirect;
   http::ServerLimits limits;
+  // handshake_timeout bounds the time from accept to a finished TLS handshake.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // peer_limits (not owned; may be null) counts each peer's HTTP/2 streams and window budget.
+  PeerLimits* peer_limits = nullptr;
   struct Counters {
     uint64_t sessions = 0;
     uint64_t unknown_sni = 0;   // no certificate for the name: unrecognized_name alert
     uint64_t not_tls = 0;       // the first bytes were not a ClientHello
-    uint64_t hello_timeouts = 0;
+    uint64_t hello_timeouts = 0;     // no complete ClientHello within handshake_timeout
+    uint64_t handshake_timeouts = 0; // ClientHello in, handshake not finished in time
+    uint64_t handshakes = 0;         // TLS handshakes finished
     uint64_t handshake_failed = 0;
     uint64_t requests = 0;
     uint64_t requests_denied = 0;
@@ -82,6 +89,10 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   void StartHttp(std::unique_ptr<net::Stream> stream, http::ConnectionInfo info, bool h2);
   void Finish(const char* why);
   void AuditRequest(const http::RequestRecord& record);
+  // AuditEnd writes one connection-level event for a session that ended before HTTP.
+  void AuditEnd(std::string_view reason);
+  // AuditConnectionEvent writes one connection-level event (time: the session's start).
+  void AuditConnectionEvent(std::string_view reason);
 
   net::Loop& loop_;
   HttpsResource& resource_;
@@ -95,13 +106,17 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   std::unique_ptr<net::Stream> conn_;  // until TLS takes it
   std::vector<uint8_t> hello_;         // bytes read while peeking; TLS reads them first
   tls::ClientHelloPeek peek_;
-  net::Timer hello_timer_;
+  net::Timer handshake_timer_;  // from Start until the TLS handshake finished
+  absl::Time started_;
   std::unique_ptr<tls::TlsStream> tls_;  // while handshaking
   std::string sni_;
+  // Declared before h2_, which uses it until its streams are gone.
+  std::unique_ptr<PeerH2Admission> h2_admission_;
   std::unique_ptr<http::H1ServerConnection> h1_;
   std::unique_ptr<http::H2ServerConnection> h2_;
   http::ProxyContext context_;
   bool finished_ = false;
+  bool end_audited_ = false;  // AuditEnd wrote its one event
 };
 
 }  // namespace p2proxy::site

@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
   std::unique_ptr<Site> s(new Site(loop));
   Site* self = s.get();
   s->resources_ = config.resources;
+  s->peer_limits_ = std::make_unique<PeerLimits>(config.limits);
   auto audit = http::AuditLog::Open(loop, config.audit_log);
   if (!audit.ok()) return audit.status();
   s->audit_ = std::move(*audit);
@@ -88,6 +89,10 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
     if (r.protocol == Protocol::kHttps) {
       auto h = std::make_unique<HttpsResource>();
       h->config = &r;
+      h->handshake_timeout = config.limits.tls_handshake_timeout;
+      h->limits.first_request_timeout_ms =
+          static_cast<uint32_t>(absl::ToInt64Milliseconds(config.limits.first_request_timeout));
+      h->peer_limits = s->peer_limits_.get();
       P2P_RETURN_IF_ERROR(s->LoadCertificate(*h));
       http::ReverseProxyOptions popts;
       popts.upstream = r.target;
@@ -126,7 +131,26 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
           [ur](base::ByteSpan data, const base::IpAddress& client, uint16_t port) {
             ur->endpoint->SendTo(data, client, port);
           });
+      u->relay->SetAdmit([self, i](const base::IpAddress& client, uint16_t port) {
+        const http::Identity* id = self->IdentityOf(client);
+        if (id == nullptr) return false;  // cannot happen: the grant check ran first
+        const PeerLimits::Admission a = self->peer_limits_->TryAcquire(id->peer_key, PeerLimits::Kind::kUdp);
+        if (a.ok) return true;
+        ++self->counters_.over_peer_limit;
+        if (a.first_refusal) {
+          P2P_LOG(kInfo, "site.peer_limit")
+              .Kv("resource", self->resources_[i].name)
+              .Kv("peer", client.ToString())
+              .Kv("limit", "max_udp_sessions_per_peer");
+          self->AuditConnection(self->resources_[i], self->PeerOf(client, port), absl::Now(), 0, 0, false,
+                                "limit: peer at max_udp_sessions_per_peer");
+        }
+        return false;
+      });
       u->relay->SetSessionEnd([self, i](const proxy::UdpRelay::SessionStats& st) {
+        if (const http::Identity* id = self->IdentityOf(st.client)) {
+          self->peer_limits_->Release(id->peer_key, PeerLimits::Kind::kUdp);
+        }
         const uint64_t now_ms = self->loop_.NowMs();
         const absl::Time started = absl::Now() - absl::Milliseconds(now_ms - st.started_ms);
         self->AuditConnection(self->resources_[i], self->PeerOf(st.client, st.client_port), started, st.bytes_in,
@@ -142,8 +166,7 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
                                        return;
                                      }
                                      ++self->counters_.denied;
-                                     if (self->udp_denied_seen_.size() < 4096 &&
-                                         self->udp_denied_seen_.emplace(from.v4(), port).second) {
+                                     if (self->udp_denied_seen_.Insert(uint64_t{from.v4()} << 16 | port)) {
                                        const PeerContext peer = self->PeerOf(from, port);
                                        self->AuditConnection(res, peer, absl::Now(), data.size(), 0, false,
                                                              http::CheckConnection(res.access, peer.identity).reason);
@@ -262,10 +285,30 @@ bool Site::Admit(const SiteResource& r, std::unique_ptr<net::Stream>& conn, cons
       .Kv("user", peer.identity.user)
       .Kv("reason", d.reason);
   AuditConnection(r, peer, absl::Now(), 0, 0, false, d.reason);
+  ResetLater(conn);
+  return false;
+}
+
+void Site::ResetLater(std::unique_ptr<net::Stream>& conn) {
   // Reset, not a graceful close: the peer learns at once that it was refused. We are inside
   // lwIP's accept callback, which still holds the pcb, so the reset waits for the next turn.
   std::shared_ptr<net::Stream> held(std::move(conn));
   loop_.Post([held] { static_cast<stack::LwipTcpStream*>(held.get())->Abort(); });
+}
+
+bool Site::AdmitTcp(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer) {
+  const PeerLimits::Admission a = peer_limits_->TryAcquire(peer.identity.peer_key, PeerLimits::Kind::kTcp);
+  if (a.ok) return true;
+  ++counters_.over_peer_limit;
+  if (a.first_refusal) {
+    P2P_LOG(kInfo, "site.peer_limit")
+        .Kv("resource", r.name)
+        .Kv("peer", absl::StrCat(peer.address, ":", peer.port))
+        .Kv("limit", "max_tcp_connections_per_peer")
+        .Kv("cap", peer_limits_->Cap(PeerLimits::Kind::kTcp));
+    AuditConnection(r, peer, absl::Now(), 0, 0, false, "limit: peer at max_tcp_connections_per_peer");
+  }
+  ResetLater(conn);
   return false;
 }
 
@@ -274,9 +317,11 @@ void Site::OnAcceptHttps(size_t index, HttpsSession::Mode mode, std::unique_ptr<
   ++counters_.tcp_accepted;
   const SiteResource& r = resources_[index];
   PeerContext who = PeerOf(peer, peer_port);
-  if (!Admit(r, conn, who)) return;
+  if (!Admit(r, conn, who) || !AdmitTcp(r, conn, who)) return;
+  std::string key = who.identity.peer_key;
   auto session = std::make_unique<HttpsSession>(loop_, *https_[index], *audit_, mode, std::move(conn),
-                                                std::move(who), [this](HttpsSession* done) {
+                                                std::move(who), [this, key](HttpsSession* done) {
+                                                  peer_limits_->Release(key, PeerLimits::Kind::kTcp);
                                                   auto it = sessions_.find(done);
                                                   if (it == sessions_.end()) return;
                                                   loop_.DeferDelete(std::move(it->second));
@@ -341,7 +386,7 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
                     uint16_t peer_port) {
   ++counters_.tcp_accepted;
   PeerContext who = PeerOf(peer, peer_port);
-  if (!Admit(r, conn, who)) return;
+  if (!Admit(r, conn, who) || !AdmitTcp(r, conn, who)) return;
   // The overlay connection waits, unread (its window closes), while we dial the target.
   const uint64_t id = next_dial_id_++;
   dialing_.emplace(id, std::move(conn));
@@ -356,6 +401,7 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
     std::unique_ptr<net::Stream> overlay = std::move(it->second);
     dialing_.erase(it);
     if (!target.ok()) {
+      peer_limits_->Release(who.identity.peer_key, PeerLimits::Kind::kTcp);
       ++counters_.tcp_target_failed;
       P2P_LOG(kWarn, "site.target_failed")
           .Kv("resource", res->name)
@@ -368,6 +414,7 @@ void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, co
     StartSplice(
         std::move(overlay), std::move(*target),
         [this, started, res, who](proxy::Splice*, const proxy::Splice::Stats& st, const absl::Status& status) {
+          peer_limits_->Release(who.identity.peer_key, PeerLimits::Kind::kTcp);
           AuditConnection(*res, who, started, st.a_to_b, st.b_to_a, true,
                           status.ok() ? std::string() : std::string(status.message()));
           counters_.bytes_to_targets += st.a_to_b;

@@ -20,6 +20,7 @@
 #include "proxy/splice.h"
 #include "proxy/udp_relay.h"
 #include "site/https_session.h"
+#include "site/peer_limits.h"
 #include "site/site_config.h"
 #include "stack/netstack.h"
 #include "stack/tcp_stream.h"
@@ -46,6 +47,7 @@ class Site {
     uint64_t bytes_to_targets = 0;
     uint64_t bytes_from_targets = 0;
     uint64_t denied = 0;             // connections or UDP flows refused by access policy
+    uint64_t over_peer_limit = 0;    // connections or UDP sessions refused: the peer was at its cap
   };
 
   static absl::StatusOr<std::unique_ptr<Site>> Create(net::Loop& loop, base::Clock& clock,
@@ -55,6 +57,7 @@ class Site {
   tunnel::WgTransport& transport() { return *transport_; }
   stack::NetStack& netstack() { return *stack_; }
   const Counters& counters() const { return counters_; }
+  const PeerLimits& peer_limits() const { return *peer_limits_; }
   size_t active_connections() const { return splices_.size() + dialing_.size() + sessions_.size(); }
 
   // ReloadCertificates rereads every https resource's certificate and key files and swaps them
@@ -76,6 +79,10 @@ class Site {
   // Admit checks the peer against the resource's grant; a refusal is audited and the
   // connection reset on the next turn.
   bool Admit(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer);
+  // AdmitTcp takes one of the peer's connection slots (PeerLimits); a peer at its cap is
+  // refused like Admit refuses (reset next turn), audited once per streak, counted always.
+  bool AdmitTcp(const SiteResource& r, std::unique_ptr<net::Stream>& conn, const PeerContext& peer);
+  void ResetLater(std::unique_ptr<net::Stream>& conn);
   // IdentityOf: who sent packets from |addr| (null: no peer, or a peer without an entry).
   // Allocates nothing: the UDP path asks it per datagram.
   const http::Identity* IdentityOf(const base::IpAddress& addr) const;
@@ -104,7 +111,11 @@ class Site {
   std::vector<std::unique_ptr<UdpResource>> udp_;
   std::vector<std::unique_ptr<HttpsResource>> https_;  // one per https resource
   std::map<HttpsSession*, std::unique_ptr<HttpsSession>> sessions_;
-  std::set<std::pair<uint32_t, uint16_t>> udp_denied_seen_;  // flows whose refusal was audited
+  // Refused UDP flows (address << 16 | port) whose refusal was audited recently: bounded, the
+  // oldest forgotten first.
+  static constexpr size_t kUdpDeniedRemembered = 4096;
+  RecentSet<uint64_t> udp_denied_seen_{kUdpDeniedRemembered};
+  std::unique_ptr<PeerLimits> peer_limits_;
   std::map<proxy::Splice*, std::unique_ptr<proxy::Splice>> splices_;
   std::map<uint64_t, std::unique_ptr<net::Stream>> dialing_;  // accepted, target not yet connected
   uint64_t next_dial_id_ = 0;

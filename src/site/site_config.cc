@@ -118,6 +118,10 @@ absl::StatusOr<http::AccessPolicy> ValidateAccess(const config::Access& in, cons
   if (!https && in.paths_size() > 0) {
     return ConfigError(JoinPath(path, "paths"), "only https resources have path rules");
   }
+  if (!https && in.case_insensitive_paths()) {
+    return ConfigError(JoinPath(path, "case_insensitive_paths"), "only https resources have paths");
+  }
+  out.case_insensitive_paths = in.case_insensitive_paths();
   for (int i = 0; i < in.paths_size(); ++i) {
     const std::string rule_path = absl::StrCat(path, ".paths[", i, "]");
     const config::PathRule& r = in.paths(i);
@@ -127,15 +131,28 @@ absl::StatusOr<http::AccessPolicy> ValidateAccess(const config::Access& in, cons
                          r.prefix().empty() ? std::string("missing (a path prefix such as \"/admin\")")
                                             : absl::StrCat(Quote(r.prefix()), " does not start with '/'"));
     }
-    auto normal = http::NormalizePath(r.prefix());
-    if (!normal || (*normal != r.prefix() && *normal + "/" != r.prefix())) {
+    if (r.prefix().find(';') != std::string::npos) {
+      return ConfigError(JoinPath(rule_path, "prefix"),
+                         absl::StrCat(Quote(r.prefix()), " holds ';' (requests are matched with ';' parameters removed)"));
+    }
+    // Requests are matched in normalized form, so a prefix that is not normalized could never
+    // match what it seems to name.
+    auto normal = http::NormalizePath(r.prefix(), out.case_insensitive_paths);
+    if (!normal || *normal != r.prefix()) {
       return ConfigError(JoinPath(rule_path, "prefix"),
                          absl::StrCat(Quote(r.prefix()), " is not a normalized path (no escapes, '.', '..' or '//')"));
     }
     rule.prefix = r.prefix();
+    // Two prefixes that cover the same paths ("/a" and "/a/", or "/a" and "/A" without case)
+    // would leave the choice between their grants to the order of the list.
+    const absl::string_view key = absl::StripSuffix(rule.prefix, "/");
     for (const auto& other : out.paths) {
-      if (other.prefix == rule.prefix) {
-        return ConfigError(JoinPath(rule_path, "prefix"), absl::StrCat(Quote(rule.prefix), " has a rule already"));
+      const absl::string_view other_key = absl::StripSuffix(other.prefix, "/");
+      if (out.case_insensitive_paths ? absl::EqualsIgnoreCase(key, other_key) : key == other_key) {
+        return ConfigError(JoinPath(rule_path, "prefix"),
+                           other.prefix == rule.prefix
+                               ? absl::StrCat(Quote(rule.prefix), " has a rule already")
+                               : absl::StrCat(Quote(rule.prefix), " covers the same paths as ", Quote(other.prefix)));
       }
     }
     P2P_ASSIGN_OR_RETURN(rule.grant.users, ParseLabels(r.users(), JoinPath(rule_path, "users"), "a user name or \"*\"", true));
@@ -339,6 +356,33 @@ std::vector<uint16_t> TcpPorts(const SiteResource& r) {
 std::string PeerPath(size_t i) { return absl::StrCat("peers[", i, "]"); }
 std::string ResourcePath(size_t i) { return absl::StrCat("resources[", i, "]"); }
 
+// ValidateLimits applies the defaults of site_config.proto's Limits and checks each range.
+absl::StatusOr<SiteLimits> ValidateLimits(const config::Limits& in) {
+  SiteLimits out;
+  auto take = [](uint32_t value, const char* field, uint32_t max, auto apply) -> absl::Status {
+    if (value == 0) return absl::OkStatus();
+    if (value > max) {
+      return ConfigError(JoinPath("limits", field),
+                         absl::StrCat(value, " is too large (1-", max, ", or 0 for the default)"));
+    }
+    apply(value);
+    return absl::OkStatus();
+  };
+  P2P_RETURN_IF_ERROR(take(in.max_tcp_connections_per_peer(), "max_tcp_connections_per_peer", 4096,
+                           [&](uint32_t v) { out.max_tcp_connections_per_peer = v; }));
+  P2P_RETURN_IF_ERROR(take(in.max_udp_sessions_per_peer(), "max_udp_sessions_per_peer", 1024,
+                           [&](uint32_t v) { out.max_udp_sessions_per_peer = v; }));
+  P2P_RETURN_IF_ERROR(take(in.max_http2_streams_per_peer(), "max_http2_streams_per_peer", 65536,
+                           [&](uint32_t v) { out.max_http2_streams_per_peer = v; }));
+  P2P_RETURN_IF_ERROR(take(in.http2_window_budget_mib(), "http2_window_budget_mib", 65536,
+                           [&](uint32_t v) { out.http2_window_budget_bytes = size_t{v} << 20; }));
+  P2P_RETURN_IF_ERROR(take(in.tls_handshake_timeout_seconds(), "tls_handshake_timeout_seconds", 300,
+                           [&](uint32_t v) { out.tls_handshake_timeout = absl::Seconds(v); }));
+  P2P_RETURN_IF_ERROR(take(in.first_request_timeout_seconds(), "first_request_timeout_seconds", 300,
+                           [&](uint32_t v) { out.first_request_timeout = absl::Seconds(v); }));
+  return out;
+}
+
 absl::StatusOr<SiteConfig> Validate(const config::SiteConfig& in) {
   SiteConfig out;
   P2P_ASSIGN_OR_RETURN(out.wireguard, ValidateWireGuard(in.wireguard()));
@@ -399,6 +443,7 @@ absl::StatusOr<SiteConfig> Validate(const config::SiteConfig& in) {
     out.resources.push_back(std::move(resource));
   }
   out.audit_log = in.audit_log().empty() ? "-" : in.audit_log();
+  P2P_ASSIGN_OR_RETURN(out.limits, ValidateLimits(in.limits()));
   return out;
 }
 

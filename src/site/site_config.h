@@ -71,6 +71,17 @@ struct SiteResource {
   uint16_t redirect_port = 0;  // 0: no plain-HTTP redirect
 };
 
+// SiteLimits: what one peer may hold at the site, and deadlines for peers that stall (the
+// Limits message of site_config.proto, with its defaults).
+struct SiteLimits {
+  size_t max_tcp_connections_per_peer = 256;
+  size_t max_udp_sessions_per_peer = 256;
+  size_t max_http2_streams_per_peer = 256;
+  size_t http2_window_budget_bytes = size_t{256} << 20;
+  absl::Duration tls_handshake_timeout = absl::Seconds(10);
+  absl::Duration first_request_timeout = absl::Seconds(10);
+};
+
 // SiteConfig is a whole validated config. It holds the private key: keep it no longer than
 // needed (crypto::Key wipes itself when destroyed).
 struct SiteConfig {
@@ -78,6 +89,7 @@ struct SiteConfig {
   std::vector<SitePeer> peers;          // at least one; public keys unique
   std::vector<SiteResource> resources;  // names unique; (address, port, protocol) unique
   std::string audit_log = "-";          // a file path, or "-" for stdout
+  SiteLimits limits;
 };
 
 // ParseSiteConfigJson parses and validates a config (UTF-8 JSON, at most 1 MiB) against

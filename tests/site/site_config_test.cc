@@ -420,6 +420,49 @@ TEST_CASE("ParseSiteConfigJson: https, identity and access errors") {
         "config: peers[0].roles[1]: 'x' is listed twice");
 }
 
+TEST_CASE("ParseSiteConfigJson: case_insensitive_paths and path-rule prefixes") {
+  const std::string https = R"({"name": "vault", "address": "100.96.128.20", "port": 443, "protocol": "https", )"
+                            R"("target": "10.0.10.15:8080", "hostnames": ["a.example.internal"], )"
+                            R"("certificate_file": "c", "key_file": "k")";
+  const auto parse = [&](const std::string& access) {
+    return site::ParseSiteConfigJson(WithResources("[" + https + R"(, "access": )" + access + "}]"));
+  };
+  const auto res = [&](const std::string& access) { return Message(WithResources("[" + https + R"(, "access": )" + access + "}]")); };
+  auto off = parse(R"({"users": ["*"], "paths": [{"prefix": "/admin"}]})");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off->resources[0].access.case_insensitive_paths);
+  auto on = parse(R"({"users": ["*"], "case_insensitive_paths": true, "paths": [{"prefix": "/Admin"}]})");
+  REQUIRE(on.ok());
+  CHECK(on->resources[0].access.case_insensitive_paths);
+  CHECK(on->resources[0].access.paths[0].prefix == "/Admin");
+  auto camel = parse(R"({"users": ["*"], "caseInsensitivePaths": true})");
+  REQUIRE(camel.ok());
+  CHECK(camel->resources[0].access.case_insensitive_paths);
+
+  CHECK(Message(WithResources("[" + Vault(R"(, "access": {"case_insensitive_paths": true})") + "]")) ==
+        "config: resources[0].access.case_insensitive_paths: only https resources have paths");
+  // Two rules that cover the same paths.
+  CHECK(res(R"({"case_insensitive_paths": true, "paths": [{"prefix": "/admin"}, {"prefix": "/ADMIN"}]})") ==
+        "config: resources[0].access.paths[1].prefix: '/ADMIN' covers the same paths as '/admin'");
+  CHECK(parse(R"({"paths": [{"prefix": "/admin"}, {"prefix": "/ADMIN"}]})").ok());
+  CHECK(res(R"({"paths": [{"prefix": "/admin"}, {"prefix": "/admin/"}]})") ==
+        "config: resources[0].access.paths[1].prefix: '/admin/' covers the same paths as '/admin'");
+  // Prefixes are matched against normalized paths, so they must be normalized themselves.
+  CHECK(res(R"({"paths": [{"prefix": "/admin;x"}]})") ==
+        "config: resources[0].access.paths[0].prefix: '/admin;x' holds ';' (requests are matched with ';' "
+        "parameters removed)");
+  for (const char* prefix : {"/a%2Fb", "/a//b", "/%41dmin", "/../a", "/a/./b"}) {
+    INFO(prefix);
+    CHECK(res(absl::StrCat(R"({"paths": [{"prefix": ")", prefix, R"("}]})")) ==
+          absl::StrCat("config: resources[0].access.paths[0].prefix: '", prefix,
+                       "' is not a normalized path (no escapes, '.', '..' or '//')"));
+  }
+  CHECK(parse(R"({"paths": [{"prefix": "/admin."}]})").ok());
+  CHECK(res(R"({"case_insensitive_paths": true, "paths": [{"prefix": "/admin."}]})") ==
+        "config: resources[0].access.paths[0].prefix: '/admin.' is not a normalized path (no escapes, '.', '..' or "
+        "'//')");
+}
+
 TEST_CASE("ParseSiteConfigJson refuses what RFC 8259 does not allow") {
   CHECK(Message("") == "config: empty (a config is a JSON object: {...})");
   CHECK(Message(" \n\t") == "config: empty (a config is a JSON object: {...})");
@@ -514,7 +557,7 @@ TEST_CASE("ParseSiteConfigJson refuses what protobuf's JSON parser would let thr
 TEST_CASE("ParseSiteConfigJson rewrites protobuf's errors to name the field") {
   SECTION("unknown fields") {
     CHECK(Message(WithPeers(R"([{"public_key": "$BOB"}], "peer": [])")) ==
-          "config: peer: unknown field (expected one of: wireguard, peers, resources, audit_log)");
+          "config: peer: unknown field (expected one of: wireguard, peers, resources, audit_log, limits)");
     CHECK(Message(WithResources("[" + Vault() + ", " + Vault(R"(, "frob": 1)") + "]")) ==
           "config: resources[1].frob: unknown field (expected one of: name, address, port, "
           "protocol, target, udp_idle_timeout_seconds, access, hostnames, certificate_file, key_file, "
