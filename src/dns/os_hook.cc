@@ -5,13 +5,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -632,7 +636,7 @@ absl::StatusOr<std::unique_ptr<OsHook>> OsHook::InstallResolved(const Options& o
       domain_cmd,
       {"resolvectl", "default-route", iface, default_route ? "true" : "false"},
   };
-  auto run = options.run ? options.run : RunCommand;
+  auto run = Runner(options);
   for (const std::vector<std::string>& argv : commands) {
     absl::Status s = run(argv);
     if (s.ok()) continue;
@@ -738,7 +742,7 @@ absl::Status OsHook::Restore() {
 
 absl::Status OsHook::RestoreResolved() {
   const std::string& iface = options_.interface_name;
-  auto run = options_.run ? options_.run : RunCommand;
+  auto run = Runner(options_);
   absl::Status s = run({"resolvectl", "revert", iface});
   bool gone = !s.ok() && if_nametoindex(iface.c_str()) == 0;
   if (!s.ok() && !gone) {
@@ -767,8 +771,30 @@ void OsHook::ReleaseSlotAndLock() {
   }
 }
 
+std::function<absl::Status(const std::vector<std::string>&)> OsHook::Runner(const Options& options) {
+  if (options.run) return options.run;
+  return [timeout = options.command_timeout](const std::vector<std::string>& argv) {
+    return RunCommandWithTimeout(argv, timeout);
+  };
+}
+
 absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
+  return RunCommandWithTimeout(argv, kDefaultCommandTimeout);
+}
+
+absl::Status OsHook::RunCommandWithTimeout(const std::vector<std::string>& argv,
+                                           absl::Duration timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("dns hook: empty command");
+  // A year stands for "no timeout" (and keeps the deadline from overflowing).
+  const auto deadline = std::chrono::steady_clock::now() +
+                        absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(24 * 365)));
+  // remaining_ms is what is left of the timeout, rounded up (0: expired).
+  auto remaining_ms = [deadline]() -> int {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return static_cast<int>(std::min<int64_t>(ms, 1 << 30));
+  };
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", base::ErrnoText(errno)));
@@ -780,12 +806,18 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);  // dup2 clears CLOEXEC
+  // A process group of its own (pgid = its pid), so a timeout kills whatever it started too.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(write_end.Release());
   if (rc != 0) {
     if (rc == ENOENT) {
@@ -793,9 +825,20 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
     }
     return absl::InternalError(absl::StrCat("start ", argv[0], ": ", base::ErrnoText(rc)));
   }
+  // Read stderr until the command closes it (it exits), or the time is up.
+  bool timed_out = false;
   std::string err;
   char buf[1024];
   for (;;) {
+    const int wait_ms = remaining_ms();
+    if (wait_ms == 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{read_end.get(), POLLIN, 0};
+    const int ready = poll(&p, 1, wait_ms);
+    if (ready < 0 && errno != EINTR) break;  // cannot happen with a valid fd; go and reap
+    if (ready <= 0) continue;
     ssize_t n = read(read_end.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -804,11 +847,32 @@ absl::Status OsHook::RunCommand(const std::vector<std::string>& argv) {
       err.append(buf, std::min(static_cast<size_t>(n), kMaxStderrLen - err.size()));
     }
   }
+  // Reap it. Closing stderr almost always means it has exited; one that closed stderr and
+  // lives on is looked at every 10 ms until the time is up (a wait with a timeout on a child
+  // would need a SIGCHLD handler, which a library must not install).
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
+  while (!timed_out) {
+    const pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) break;
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
       return absl::InternalError(absl::StrCat("wait for ", argv[0], ": ", base::ErrnoText(errno)));
     }
+    const int wait_ms = remaining_ms();
+    if (wait_ms == 0) {
+      timed_out = true;
+      break;
+    }
+    poll(nullptr, 0, std::min(wait_ms, 10));
+  }
+  if (timed_out) {
+    // The group first, while the unreaped child keeps its pid (the group's id) from reuse.
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);  // in case it could not get its own group
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish within ",
+                                                    absl::FormatDuration(timeout), "; killed it"));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   std::string what = WIFEXITED(status) ? absl::StrCat("exit status ", WEXITSTATUS(status))

@@ -24,7 +24,8 @@
 // revert IFACE` undoes them while it lives.
 //
 // Not thread-safe: one thread owns an OsHook. Install, Recover and Restore block on file I/O
-// and on resolvectl; call them at startup and shutdown, not on a busy loop.
+// and on resolvectl (each run bounded by options.command_timeout); call them at startup and
+// shutdown, not on a busy loop.
 #ifndef P2PROXY_DNS_OS_HOOK_H_
 #define P2PROXY_DNS_OS_HOOK_H_
 
@@ -38,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "base/address.h"
 #include "base/ip_prefix.h"
 
@@ -46,6 +48,7 @@ namespace p2proxy::dns {
 class OsHook {
  public:
   enum class Mode { kAuto, kResolved, kResolvConf, kNone };
+  static constexpr absl::Duration kDefaultCommandTimeout = absl::Seconds(5);
 
   struct Options {
     Mode mode = Mode::kAuto;
@@ -68,8 +71,13 @@ class OsHook {
     // from its resolv.conf. Tests point it at a temp dir.
     std::string systemd_resolve_dir = "/run/systemd/resolve";
     // run executes a command (argv[0] looked up in PATH) and returns OK on exit status 0, else
-    // an error with its stderr. Empty: RunCommand. Tests inject a fake.
+    // an error with its stderr. Empty: RunCommandWithTimeout with |command_timeout|. Tests
+    // inject a fake.
     std::function<absl::Status(const std::vector<std::string>& argv)> run;
+    // command_timeout bounds each resolvectl run by the default |run|, so a hung resolvectl
+    // (systemd-resolved stuck, D-Bus not answering) cannot block start or shutdown: past it
+    // the command's process group is killed and the step fails.
+    absl::Duration command_timeout = kDefaultCommandTimeout;
     // has_program says whether |name| is an executable in PATH (kAuto asks about
     // "resolvectl"). Empty: ProgramInPath.
     std::function<bool(const std::string& name)> has_program;
@@ -133,9 +141,17 @@ class OsHook {
   // slot without restoring anything, and Restore and the destructor then do nothing.
   void AbandonForTesting();
 
-  // RunCommand is the default |run|: posix_spawnp with stdin and stdout on /dev/null. Fails
-  // with NotFound if argv[0] is not in PATH, else with the exit status (or signal) and the
-  // first 4 KiB of its stderr ("exit status 1: Failed to ..."); the caller names the command.
+  // RunCommandWithTimeout is the default |run|: posix_spawnp, in a process group of its own,
+  // with stdin and stdout on /dev/null. Fails with NotFound if argv[0] is not in PATH, else
+  // with the exit status (or signal) and the first 4 KiB of its stderr ("exit status 1:
+  // Failed to ..."); the caller names the whole command. If the command has not exited and
+  // closed its stderr within |timeout|, its process group is killed (SIGKILL) and the child
+  // reaped before it returns DeadlineExceeded ("resolvectl did not finish within 5s; killed
+  // it"). A background process that keeps the command's stderr open counts as not finished.
+  // Blocks the calling thread for at most |timeout| plus the time a SIGKILL takes.
+  static absl::Status RunCommandWithTimeout(const std::vector<std::string>& argv,
+                                            absl::Duration timeout);
+  // RunCommand is RunCommandWithTimeout with kDefaultCommandTimeout.
   static absl::Status RunCommand(const std::vector<std::string>& argv);
   // ProgramInPath is the default |has_program|: an executable regular file |name| in $PATH.
   static bool ProgramInPath(const std::string& name);
@@ -161,6 +177,8 @@ class OsHook {
                                                                    int lock);
 
   absl::Status RestoreResolved();
+  // Runner is options.run, or RunCommandWithTimeout with options.command_timeout.
+  static std::function<absl::Status(const std::vector<std::string>&)> Runner(const Options& options);
   void ReleaseSlotAndLock();
 
   Options options_;

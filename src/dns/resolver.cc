@@ -1,7 +1,12 @@
 // resolver.cc: the client's resolver: local answers for private zones, cache, upstream.
 #include "dns/resolver.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstring>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -44,62 +49,151 @@ Message ErrorResponse(const Header& h, const std::vector<Question>& questions, b
   return m;
 }
 
+// SourceOf is |addr| without its port. An IPv4-mapped IPv6 address (a dual-stack listener)
+// counts as the IPv4 address it stands for.
+std::array<uint8_t, 17> SourceOf(const base::SocketAddress& addr) {
+  std::array<uint8_t, 17> key{};
+  if (addr.family() == AF_INET) {
+    key[0] = 4;
+    std::memcpy(&key[1], &reinterpret_cast<const sockaddr_in*>(addr.sa())->sin_addr, 4);
+  } else if (addr.family() == AF_INET6) {
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(addr.sa())->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      key[0] = 4;
+      std::memcpy(&key[1], &a6->s6_addr[12], 4);
+    } else {
+      key[0] = 6;
+      std::memcpy(&key[1], a6->s6_addr, 16);
+    }
+  }
+  return key;
+}
+
 }  // namespace
 
 // TcpSession reads length-prefixed queries from one TCP client and writes the answers back,
-// in whatever order they complete (RFC 7766 §7). It closes after an idle period.
+// in whatever order they complete (RFC 7766 §7). What a client can make it hold is bounded:
+//   - queries: at most max_tcp_pipeline in flight; past that, the rest wait in |buffer_| and
+//     reading pauses;
+//   - answers: once the stream's write queue reaches max_tcp_write_queue (a client that
+//     pipelines but does not read), no further query is handled and reading pauses until
+//     OnWriteDrained;
+//   - input: while reading runs every complete query is handled, so |buffer_| holds one
+//     partial query (at most 2 + 65535 bytes), plus, while paused, the rest of the last read.
+// The idle timer restarts on each complete query and each answer, never on a partial query's
+// bytes, so a client that trickles a query byte by byte is closed after tcp_idle_timeout.
 class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDeletable {
  public:
-  TcpSession(Resolver& owner, uint64_t id, std::unique_ptr<net::TcpStream> stream)
-      : owner_(owner), id_(id), stream_(std::move(stream)), idle_(owner.loop_) {
+  TcpSession(Resolver& owner, uint64_t id, SourceKey source, std::unique_ptr<net::TcpStream> stream)
+      : owner_(owner), id_(id), source_(source), stream_(std::move(stream)), idle_(owner.loop_) {
     stream_->SetHandler(this);
     ArmIdle();
   }
 
+  const SourceKey& source() const { return source_; }
+  size_t input_len() const { return buffer_.size(); }
+  size_t output_len() const { return stream_->WriteQueueSize(); }
+
   void OnData(base::ByteSpan data) override {
     buffer_.insert(buffer_.end(), data.begin(), data.end());
-    size_t off = 0;
-    while (buffer_.size() - off >= 2) {
-      const size_t len = (size_t{buffer_[off]} << 8) | buffer_[off + 1];
-      if (buffer_.size() - off - 2 < len) break;
-      ++owner_.counters_.tcp_queries;
-      ++in_flight_;
-      std::weak_ptr<bool> alive = alive_;
-      owner_.HandleQuery(base::ByteSpan(buffer_.data() + off + 2, len), true,
-                         [this, alive](std::vector<uint8_t> response) {
-                           if (alive.expired()) return;
-                           Send(std::move(response));
-                         });
-      if (alive_ == nullptr) return;  // HandleQuery never ends a session synchronously
-      off += 2 + len;
-    }
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(off));
-    if (in_flight_ >= owner_.options_.max_tcp_pipeline) stream_->PauseReading();
-    ArmIdle();
+    HandleBuffered();
   }
   void OnEnd() override {
     peer_done_ = true;
     MaybeFinish();
   }
   void OnError(const absl::Status&) override { Finish(); }
+  void OnWriteDrained() override { HandleBuffered(); }
 
  private:
-  void Send(std::vector<uint8_t> response) {
-    std::vector<uint8_t> framed;
-    framed.reserve(response.size() + 2);
-    framed.push_back(static_cast<uint8_t>(response.size() >> 8));
-    framed.push_back(static_cast<uint8_t>(response.size()));
-    framed.insert(framed.end(), response.begin(), response.end());
-    stream_->WriteOwned(std::move(framed));
-    if (in_flight_-- == owner_.options_.max_tcp_pipeline) stream_->ResumeReading();
-    ArmIdle();
+  bool PipelineFull() const { return in_flight_ >= owner_.options_.max_tcp_pipeline; }
+  bool WriteQueueFull() const { return stream_->WriteQueueSize() >= owner_.options_.max_tcp_write_queue; }
+  // CompleteQueryLen is the length of the framed query at the front of |buffer_| (prefix
+  // included), or 0 if it has not fully arrived.
+  size_t CompleteQueryLen() const {
+    if (buffer_.size() < 2) return 0;
+    const size_t len = 2 + ((size_t{buffer_[0]} << 8) | buffer_[1]);
+    return buffer_.size() >= len ? len : 0;
+  }
+
+  // HandleBuffered hands the complete queries in |buffer_| to the resolver until the pipeline
+  // or the write queue is full, then pauses or resumes reading to match.
+  void HandleBuffered() {
+    if (handling_ || !alive_) return;  // an answer given synchronously, inside the loop below
+    handling_ = true;
+    size_t off = 0;
+    while (!PipelineFull() && !WriteQueueFull() && buffer_.size() - off >= 2) {
+      const size_t len = (size_t{buffer_[off]} << 8) | buffer_[off + 1];
+      if (buffer_.size() - off - 2 < len) break;
+      ++owner_.counters_.tcp_queries;
+      ++in_flight_;
+      owner_.HandleQuery(base::ByteSpan(buffer_.data() + off + 2, len), true, PendingAnswer(this));
+      if (!alive_) return;  // cannot happen: nothing in HandleQuery ends a session at once
+      off += 2 + len;
+      ArmIdle();
+    }
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(off));
+    handling_ = false;
+    UpdateReading();
     MaybeFinish();
   }
-  void OnWriteDrained() override { MaybeFinish(); }
+
+  void UpdateReading() {
+    const bool full = PipelineFull() || WriteQueueFull();
+    if (full == reading_paused_) return;
+    reading_paused_ = full;
+    if (full) {
+      if (WriteQueueFull()) ++owner_.counters_.tcp_write_paused;
+      stream_->PauseReading();
+    } else {
+      stream_->ResumeReading();
+    }
+  }
+
+  // PendingAnswer is the Reply a query is handed to HandleQuery with. Called, it sends the
+  // answer; destroyed uncalled (the resolver dropped the query: a runt, a response, an answer
+  // that could not be built), it still gives the query's pipeline slot back, else a client
+  // could fill the pipeline with queries that never end and hold the session forever.
+  class PendingAnswer {
+   public:
+    explicit PendingAnswer(TcpSession* session) : session_(session), alive_(session->alive_) {}
+    PendingAnswer(PendingAnswer&& other) noexcept
+        : session_(std::exchange(other.session_, nullptr)), alive_(std::move(other.alive_)) {}
+    PendingAnswer& operator=(PendingAnswer&&) = delete;
+    ~PendingAnswer() {
+      if (session_ != nullptr && !alive_.expired()) session_->Send(std::nullopt);
+    }
+    void operator()(std::vector<uint8_t> response) {
+      TcpSession* session = std::exchange(session_, nullptr);
+      if (session != nullptr && !alive_.expired()) session->Send(std::move(response));
+    }
+
+   private:
+    TcpSession* session_;
+    std::weak_ptr<bool> alive_;  // the session's: expired once it is finished
+  };
+
+  // Send writes |response| (none: the query was dropped) and frees its pipeline slot.
+  void Send(std::optional<std::vector<uint8_t>> response) {
+    --in_flight_;
+    if (!response) {
+      HandleBuffered();
+      return;
+    }
+    std::vector<uint8_t> framed;
+    framed.reserve(response->size() + 2);
+    framed.push_back(static_cast<uint8_t>(response->size() >> 8));
+    framed.push_back(static_cast<uint8_t>(response->size()));
+    framed.insert(framed.end(), response->begin(), response->end());
+    stream_->WriteOwned(std::move(framed));
+    ArmIdle();
+    HandleBuffered();  // a forwarded answer frees a pipeline slot (a no-op inside the loop)
+  }
   // MaybeFinish ends the session once the client has half-closed and every answer has reached
-  // the kernel: destroying the stream earlier would drop answers still queued in it.
+  // the kernel: destroying the stream earlier would drop answers still queued in it. A
+  // partial query left at the end never completes and is dropped.
   void MaybeFinish() {
-    if (!peer_done_ || in_flight_ != 0) return;
+    if (!peer_done_ || in_flight_ != 0 || CompleteQueryLen() != 0) return;
     if (!shut_down_) {
       shut_down_ = true;
       stream_->Shutdown();
@@ -109,6 +203,7 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
   void ArmIdle() {
     idle_.Start(owner_.options_.tcp_idle_timeout, [this] {
       if (in_flight_ > 0) return ArmIdle();
+      ++owner_.counters_.tcp_idle_closed;
       Finish();
     });
   }
@@ -123,10 +218,13 @@ class Resolver::TcpSession : public net::StreamHandler, public net::DeferredDele
 
   Resolver& owner_;
   uint64_t id_;
+  SourceKey source_;
   std::unique_ptr<net::TcpStream> stream_;
   net::Timer idle_;
   std::vector<uint8_t> buffer_;
   size_t in_flight_ = 0;
+  bool handling_ = false;
+  bool reading_paused_ = false;
   bool peer_done_ = false;
   bool shut_down_ = false;
   // alive_ is shared (weakly) with the pending answers' callbacks: they may outlive the session.
@@ -243,17 +341,39 @@ void Resolver::OnTcp(std::unique_ptr<net::TcpStream> stream) {
     stream->Close();
     return;
   }
+  // One client must not take every connection: the cap per source leaves room for others.
+  const SourceKey source = SourceOf(stream->peer_address());
+  size_t& from_source = sessions_per_source_[source];
+  if (from_source >= options_.max_tcp_connections_per_source) {
+    ++counters_.tcp_refused_per_source;
+    if (from_source == 0) sessions_per_source_.erase(source);  // a cap of 0
+    stream->Close();
+    return;
+  }
+  ++from_source;
   ++counters_.tcp_connections;
   const uint64_t id = next_session_++;
-  sessions_.emplace(id, std::make_unique<TcpSession>(*this, id, std::move(stream)));
+  sessions_.emplace(id, std::make_unique<TcpSession>(*this, id, source, std::move(stream)));
 }
 
 void Resolver::EndSession(uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
+  auto from = sessions_per_source_.find(it->second->source());
+  if (from != sessions_per_source_.end() && --from->second == 0) sessions_per_source_.erase(from);
   // The session may be on the stack (inside its own callback): destroy it on a later turn.
   loop_.DeferDelete(std::move(it->second));
   sessions_.erase(it);
+}
+
+TcpBacklog Resolver::tcp_backlog() const {
+  TcpBacklog b;
+  b.num_sessions = sessions_.size();
+  for (const auto& [id, session] : sessions_) {
+    b.input_len += session->input_len();
+    b.output_len += session->output_len();
+  }
+  return b;
 }
 
 void Resolver::Respond(const Message& response, size_t limit, Reply& reply, ResolverCounters& c) {

@@ -5,6 +5,7 @@
 #ifndef P2PROXY_DNS_RESOLVER_H_
 #define P2PROXY_DNS_RESOLVER_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,6 +39,16 @@ struct ResolverCounters {
   uint64_t dropped = 0;           // shorter than a header, or not a query: no answer at all
   uint64_t tcp_connections = 0;
   uint64_t tcp_refused = 0;       // over max_tcp_connections
+  uint64_t tcp_refused_per_source = 0;  // over max_tcp_connections_per_source
+  uint64_t tcp_write_paused = 0;  // reading paused: the client left max_tcp_write_queue unread
+  uint64_t tcp_idle_closed = 0;   // no complete query nor answer for tcp_idle_timeout
+};
+
+// TcpBacklog is what the TCP sessions hold in memory right now, summed over sessions.
+struct TcpBacklog {
+  size_t num_sessions = 0;
+  size_t input_len = 0;   // received, not yet handled (a partial query, or queries held back)
+  size_t output_len = 0;  // answers queued in the streams, not yet taken by the kernel
 };
 
 class Resolver {
@@ -48,8 +59,15 @@ class Resolver {
     absl::Duration upstream_timeout = absl::Seconds(2);
     size_t cache_entries = 10000;
     size_t max_tcp_connections = 256;
+    // One source address may hold this many of max_tcp_connections; more are closed at once.
+    size_t max_tcp_connections_per_source = 16;
+    // Idleness counts from the last complete query (or answer), never from a partial one.
     absl::Duration tcp_idle_timeout = absl::Seconds(10);  // RFC 7766 §6.2.3
     size_t max_tcp_pipeline = 32;  // queries in flight per connection before reading pauses
+    // Answers a connection's client has not taken yet: at or above this, no further query of
+    // that connection is handled and reading pauses until the queue drains. A queue holds at
+    // most this plus one answer, plus the max_tcp_pipeline forwarded answers in flight.
+    size_t max_tcp_write_queue = 64 * 1024;
   };
 
   // Create binds UDP and TCP on options.listen (port 0 picks a port, the same for both).
@@ -62,17 +80,25 @@ class Resolver {
   base::SocketAddress local_address() const { return udp_->local_address(); }
   const ResolverCounters& counters() const { return counters_; }
   const Cache& cache() const { return cache_; }
+  // tcp_backlog sums what the TCP sessions buffer (for tests and metrics).
+  TcpBacklog tcp_backlog() const;
   // ReplaceZones swaps the private zones (a new config): later queries see the new table.
   void ReplaceZones(ZoneTable zones) { zones_ = std::move(zones); }
 
   // Reply delivers one response message (without TCP's length prefix).
   using Reply = absl::AnyInvocable<void(std::vector<uint8_t>)>;
   // HandleQuery answers one message from a client; |over_tcp| lifts the UDP size limit.
-  // Public so that a userspace-stack transport can feed it too.
+  // |reply| is called at most once, now or on a later turn; a query dropped without an answer
+  // (shorter than a header, a response) destroys it uncalled, which a caller counting its
+  // queries in flight must treat as the end of that query. Public so that a userspace-stack
+  // transport can feed it too.
   void HandleQuery(base::ByteSpan wire, bool over_tcp, Reply reply);
 
  private:
   class TcpSession;
+  // SourceKey is a client's address without its port (family byte, then 16 address bytes),
+  // for max_tcp_connections_per_source.
+  using SourceKey = std::array<uint8_t, 17>;
   Resolver(net::Loop& loop, const base::Clock& clock, ZoneTable zones, const Options& options);
   void OnUdp(absl::Span<const base::Datagram> batch);
   void OnTcp(std::unique_ptr<net::TcpStream> stream);
@@ -101,6 +127,9 @@ class Resolver {
   bool flush_armed_ = false;
   std::unique_ptr<net::TcpListener> tcp_;
   std::map<uint64_t, std::unique_ptr<TcpSession>> sessions_;
+  // Sessions per source address; an entry goes when its count drops to 0, so this holds at
+  // most max_tcp_connections entries.
+  std::map<SourceKey, size_t> sessions_per_source_;
   uint64_t next_session_ = 1;
   ResolverCounters counters_;
   std::shared_ptr<bool> alive_;  // shared with pending upstream callbacks: false once destroyed

@@ -1,18 +1,22 @@
 // Tests for the DNS OS hook: resolv.conf in a temp dir, resolvectl through an injected runner.
 #include "dns/os_hook.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -678,4 +682,114 @@ TEST_CASE("RunCommand reports exit status and stderr") {
   REQUIRE(missing.message() == "p2proxy-no-such-program: not found in PATH");
   REQUIRE(OsHook::ProgramInPath("sh"));
   REQUIRE_FALSE(OsHook::ProgramInPath("p2proxy-no-such-program"));
+}
+
+namespace {
+
+// LiveWithMarker lists the processes still running (zombies have an empty cmdline) whose
+// command line holds |marker|.
+std::vector<std::string> LiveWithMarker(const std::string& marker) {
+  std::vector<std::string> live;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    // A process may exit while it is read: any error counts as gone.
+    const int fd = open((entry.path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string cmdline;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) cmdline.append(buf, static_cast<size_t>(n));
+    close(fd);
+    if (absl::StrContains(cmdline, marker)) live.push_back(pid);
+  }
+  return live;
+}
+
+// WaitGone waits (bounded) until no live process carries |marker|: a SIGKILLed grandchild
+// dies when the kernel next runs it, not inside kill().
+bool WaitGone(const std::string& marker) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!LiveWithMarker(marker).empty()) {
+    if (std::chrono::steady_clock::now() > limit) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("RunCommandWithTimeout kills a command that hangs, and what it started, and reaps it") {
+  // The marker (an odd sleep length) finds the command's processes in /proc afterwards.
+  const std::string marker = absl::StrCat("60.", getpid() % 1000, "17");
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status s = OsHook::RunCommandWithTimeout(
+      {"sh", "-c", absl::StrCat("sleep ", marker, " & sleep ", marker, "; wait")},
+      absl::Milliseconds(200));
+  // A generous bound: the point is that it returned, not how fast.
+  REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+  REQUIRE(s.code() == absl::StatusCode::kDeadlineExceeded);
+  REQUIRE(s.message() == "sh did not finish within 200ms; killed it");
+  // The shell was reaped, and the group kill took the background sleep (which held the stderr
+  // pipe open) too.
+  REQUIRE(WaitGone(marker));
+  int status = 0;
+  REQUIRE(waitpid(-1, &status, WNOHANG) == -1);  // no child of ours is left unreaped
+  REQUIRE(errno == ECHILD);
+}
+
+TEST_CASE("RunCommandWithTimeout kills a command that closed its stderr but does not exit") {
+  const std::string marker = absl::StrCat("61.", getpid() % 1000, "17");
+  absl::Status s = OsHook::RunCommandWithTimeout(
+      {"sh", "-c", absl::StrCat("exec 2>&-; sleep ", marker)}, absl::Milliseconds(200));
+  REQUIRE(s.code() == absl::StatusCode::kDeadlineExceeded);
+  REQUIRE(s.message() == "sh did not finish within 200ms; killed it");
+  REQUIRE(WaitGone(marker));
+  int status = 0;
+  REQUIRE(waitpid(-1, &status, WNOHANG) == -1);
+}
+
+TEST_CASE("RunCommandWithTimeout reports commands that finish in time as RunCommand does") {
+  const absl::Duration t = absl::Seconds(30);
+  REQUIRE(OsHook::RunCommandWithTimeout({"true"}, t).ok());
+  absl::Status s = OsHook::RunCommandWithTimeout({"sh", "-c", "echo 'no such link' >&2; exit 3"}, t);
+  REQUIRE(s.code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(s.message() == "exit status 3: no such link");
+  // More stderr than the cap: drained to the end, kept to 4 KiB.
+  s = OsHook::RunCommandWithTimeout({"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x >&2; exit 1"}, t);
+  REQUIRE(absl::StartsWith(s.message(), "exit status 1: xxxx"));
+  REQUIRE(s.message().size() == std::string("exit status 1: ").size() + 4096);
+  REQUIRE(OsHook::RunCommandWithTimeout({"p2proxy-no-such-program"}, t).code() ==
+          absl::StatusCode::kNotFound);
+}
+
+// The hook's own resolvectl runs are bounded by options.command_timeout: a resolvectl that
+// hangs (here a script of that name first in PATH) fails Install instead of blocking it.
+TEST_CASE("resolved mode fails, not hangs, when resolvectl hangs") {
+  TempDir dir;
+  const std::string bin = dir.Path("bin");
+  std::filesystem::create_directory(bin);
+  const std::string marker = absl::StrCat("62.", getpid() % 1000, "17");
+  WriteFile(bin + "/resolvectl", absl::StrCat("#!/bin/sh\nexec sleep ", marker, "\n"));
+  REQUIRE(chmod((bin + "/resolvectl").c_str(), 0755) == 0);
+  const char* old_path = getenv("PATH");
+  const std::string saved = old_path != nullptr ? old_path : "/usr/bin:/bin";
+  REQUIRE(setenv("PATH", absl::StrCat(bin, ":", saved).c_str(), 1) == 0);
+  Runner unused;
+  OsHook::Options o = ResolvedOptions(dir, &unused);
+  o.run = nullptr;  // the real runner
+  o.command_timeout = absl::Milliseconds(200);
+  auto hook = OsHook::Install(o);
+  REQUIRE(setenv("PATH", saved.c_str(), 1) == 0);
+  REQUIRE_FALSE(hook.ok());
+  REQUIRE(hook.status().code() == absl::StatusCode::kDeadlineExceeded);
+  REQUIRE(absl::StartsWith(hook.status().message(),
+                           "dns hook: `resolvectl dns p2p-test0 100.96.128.1`: resolvectl did not "
+                           "finish within 200ms; killed it; `resolvectl revert` failed too"));
+  REQUIRE(WaitGone(marker));
+  // The slot was given back: a hook can be installed again.
+  Runner runner;
+  auto again = OsHook::Install(ResolvedOptions(dir, &runner));
+  REQUIRE(again.ok());
 }
