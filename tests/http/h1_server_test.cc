@@ -71,14 +71,17 @@ class Reply : public ExchangeHandler {
 };
 
 struct Fixture {
-  explicit Fixture(ServerLimits limits = {}, uint32_t slow_delay_ms = 0, bool chunked = false)
-      : router([this, slow_delay_ms, chunked](Exchange& ex) -> std::unique_ptr<ExchangeHandler> {
+  explicit Fixture(ServerLimits limits = {}, uint32_t slow_delay_ms = 0, bool chunked = false,
+                   bool manual_time = false)
+      : manual(manual_time ? (loop.UseManualTime(), true) : false),
+        router([this, slow_delay_ms, chunked](Exchange& ex) -> std::unique_ptr<ExchangeHandler> {
           if (ex.request().path == "/missing") return nullptr;
           const uint32_t delay = ex.request().path == "/slow" ? slow_delay_ms : 0;
           return std::make_unique<Reply>(loop, ex, &log, delay, chunked);
         }),
         server(loop, router, limits) {}
   net::Loop loop;
+  bool manual;  // the loop runs on manual time (set before any timer starts)
   ReplyLog log;
   FnRouter router;
   TestServer server;
@@ -145,26 +148,59 @@ TEST_CASE("H1 server: oversized request head gets 431 and a close") {
   CHECK(f.log.heads.empty());
 }
 
-TEST_CASE("H1 server: a head not complete in header_timeout_ms gets 408 and a close") {
+TEST_CASE("H1 server: a later head not complete in header_timeout_ms gets 408 and a close") {
   ServerLimits limits;
-  limits.header_timeout_ms = 200;
-  Fixture f(limits);
+  limits.header_timeout_ms = 5000;
+  Fixture f(limits, 0, false, /*manual_time=*/true);
   RawClient c(f.loop, f.server.address());
-  c.Send("GET / HTTP/1.1\r\nHost: slow");  // and nothing more
-  REQUIRE(c.WaitResponses(1, absl::Seconds(10)));
-  CHECK(c.reader.responses[0].status == 408);
+  c.Send(Request("GET", "/", "h"));
+  REQUIRE(c.WaitResponses(1));
+  const std::string first = Request("GET", "/", "h");
+  const std::string partial = "GET / HTTP/1.1\r\nHost: slow";
+  c.Send(partial);  // and nothing more
+  REQUIRE(c.Wait([&] { return f.server.counters.bytes_in == first.size() + partial.size(); }));
+  f.loop.AdvanceTime(absl::Milliseconds(4999));
+  REQUIRE_FALSE(c.Wait([&] { return c.reader.responses.size() == 2; }, absl::Milliseconds(50)));
+  f.loop.AdvanceTime(absl::Milliseconds(1));
+  REQUIRE(c.WaitResponses(2, absl::Seconds(10)));
+  CHECK(c.reader.responses[1].status == 408);
   REQUIRE(c.WaitClosed());
   CHECK(f.server.counters.timeouts == 1);
 }
 
+TEST_CASE("H1 server: no complete first request within first_request_timeout_ms gets 408, even trickled") {
+  ServerLimits limits;
+  limits.first_request_timeout_ms = 10000;
+  limits.header_timeout_ms = 60000;  // not the one that fires
+  Fixture f(limits, 0, false, /*manual_time=*/true);
+  RawClient c(f.loop, f.server.address());
+  REQUIRE(c.Wait([&] { return f.server.counters.connections == 1; }));  // its deadline runs
+  // A byte every 2 s keeps the connection busy but never finishes the head.
+  const std::string head = "GET / HTTP/1.1\r\nHost: slow";
+  for (size_t i = 0; i < 4; ++i) {
+    c.Send(head.substr(i, 1));
+    f.loop.AdvanceTime(absl::Seconds(2));
+    REQUIRE_FALSE(c.Wait([&] { return !c.reader.responses.empty(); }, absl::Milliseconds(20)));
+  }
+  f.loop.AdvanceTime(absl::Seconds(2));  // 10 s since the connection started
+  REQUIRE(c.WaitResponses(1, absl::Seconds(10)));
+  CHECK(c.reader.responses[0].status == 408);
+  REQUIRE(c.WaitClosed());
+  CHECK(f.server.counters.timeouts == 1);
+  CHECK(f.log.heads.empty());
+}
+
 TEST_CASE("H1 server: an idle keep-alive connection is closed quietly after idle_timeout_ms") {
   ServerLimits limits;
-  limits.idle_timeout_ms = 200;
-  Fixture f(limits);
+  limits.idle_timeout_ms = 60000;
+  Fixture f(limits, 0, false, /*manual_time=*/true);
   RawClient c(f.loop, f.server.address());
   c.Send(Request("GET", "/", "h"));
   REQUIRE(c.WaitResponses(1));
   const size_t before = c.received_bytes;
+  f.loop.AdvanceTime(absl::Milliseconds(59999));
+  REQUIRE_FALSE(c.WaitClosed(absl::Milliseconds(50)));
+  f.loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(c.WaitClosed(absl::Seconds(10)));
   CHECK(c.received_bytes == before);
   CHECK(f.server.counters.idle_closes == 1);
@@ -423,43 +459,81 @@ class Streamer : public ExchangeHandler {
 
 TEST_CASE("H1 server: a client that stops reading a response is cut off after send_timeout_ms") {
   net::Loop loop;
+  loop.UseManualTime();
   absl::Status reset = absl::OkStatus();
   FnRouter router([&](Exchange& ex) { return std::make_unique<Streamer>(ex, size_t{64} << 20, &reset); });
   ServerLimits limits;
-  limits.send_timeout_ms = 300;
+  limits.send_timeout_ms = 30000;
   TestServer server(loop, router, limits);
+  net::Stream* server_stream = nullptr;
+  server.wrap = [&](std::unique_ptr<net::Stream> s) {
+    server_stream = s.get();
+    return s;
+  };
   RawClient c(loop, server.address());
   c.parse = false;
+  c.keep_text = false;
   REQUIRE(c.WaitConnected());
-  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
-  REQUIRE(c.Wait([&] { return c.received_bytes > 0; }));
+  // Not reading at first: the watch starts once the sockets are full, its baseline what they
+  // took (a few MiB at most).
   c.stream->PauseReading();
-  // The kernel buffers fill, the server's queue stops moving, and the watch closes it.
-  REQUIRE(c.Wait([&] { return server.counters.send_timeouts == 1 && server.closed == 1; }));
+  c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  REQUIRE(c.Wait([&] { return server_stream && server_stream->WriteQueueSize() > 0; }));
+  // Reading well past that baseline, so bytes left since; then not reading again, until the
+  // sockets are full once more.
+  c.stream->ResumeReading();
+  REQUIRE(c.Wait([&] { return c.received_bytes >= (size_t{16} << 20); }, absl::Seconds(60)));
+  c.stream->PauseReading();
+  REQUIRE(c.Wait([&] { return server_stream->WriteQueueSize() > 0; }));
+  // The looks run inside AdvanceTime, back to back: no byte can leave between them.
+  loop.AdvanceTime(absl::Milliseconds(30000));  // first look: bytes left since the baseline
+  CHECK(server.counters.send_timeouts == 0);
+  loop.AdvanceTime(absl::Milliseconds(29999));
+  CHECK(server.counters.send_timeouts == 0);
+  loop.AdvanceTime(absl::Milliseconds(1));  // a whole period with nothing leaving
+  CHECK(server.counters.send_timeouts == 1);
+  REQUIRE(c.Wait([&] { return server.closed == 1; }));
   CHECK(absl::IsDeadlineExceeded(reset));
   CHECK(c.received_bytes < (size_t{64} << 20));
 }
 
 TEST_CASE("H1 server: a slow path that keeps taking bytes is not cut off") {
   net::Loop loop;
+  loop.UseManualTime();
   absl::Status reset = absl::OkStatus();
   constexpr size_t kTotal = 1 << 20;
   FnRouter router([&](Exchange& ex) { return std::make_unique<Streamer>(ex, kTotal, &reset); });
   ServerLimits limits;
-  limits.send_timeout_ms = 400;
+  limits.send_timeout_ms = 10000;
   TestServer server(loop, router, limits);
-  // 8 KiB every 20 ms: the handler's 256 KiB queue takes 640 ms to drain, longer than the
-  // timeout, and the whole response about 2.6 s; the queue shrinks in every period, though.
+  // 8 KiB a second: the handler's 256 KiB queue takes 32 s to drain, longer than the timeout,
+  // and the whole response about 128 s; the queue shrinks in every period, though.
+  TrickleStream* trickle = nullptr;
   server.wrap = [&](std::unique_ptr<net::Stream> s) -> std::unique_ptr<net::Stream> {
-    return std::make_unique<TrickleStream>(loop, std::move(s), 8 << 10, absl::Milliseconds(20));
+    auto t = std::make_unique<TrickleStream>(loop, std::move(s), 8 << 10, absl::Seconds(1));
+    trickle = t.get();  // lives as long as its connection, which |server| keeps
+    return t;
   };
   RawClient c(loop, server.address());
   c.parse = false;
   REQUIRE(c.WaitConnected());
   c.Send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
   // The head is "HTTP/1.1 200 OK", content-length: 1048576 and the blank line: 44 bytes.
-  REQUIRE(c.Wait([&] { return c.received_bytes >= kTotal + 44 || server.closed > 0; }, absl::Seconds(60)));
-  CHECK(c.received_bytes == kTotal + 44);
+  const size_t whole = kTotal + 44;
+  REQUIRE(c.Wait([&] { return trickle && trickle->WriteQueueSize() > 0; }));  // the response began
+  // A second at a time: the trickle hands on one slice, the client gets it, and the server has
+  // queued the next (or sent all).
+  int seconds = 0;
+  while (c.received_bytes < whole && server.counters.send_timeouts == 0 && server.closed == 0 && seconds < 1000) {
+    loop.AdvanceTime(absl::Seconds(1));
+    ++seconds;
+    REQUIRE(c.Wait([&] {
+      return server.closed > 0 ||
+             (c.received_bytes == trickle->forwarded() && (trickle->WriteQueueSize() > 0 || c.received_bytes == whole));
+    }));
+  }
+  CHECK(c.received_bytes == whole);
+  CHECK(seconds >= 128);  // a dozen send_timeout periods went by
   CHECK(server.counters.send_timeouts == 0);
   CHECK(reset.ok());
 }

@@ -215,6 +215,8 @@ class TrickleStream final : public net::Stream, private net::StreamHandler {
     Arm();
   }
   size_t WriteQueueSize() const override { return queue_.size() - off_ + inner_->WriteQueueSize(); }
+  // forwarded: the bytes handed to the inner stream so far.
+  size_t forwarded() const { return forwarded_; }
   void Shutdown() override {
     shutdown_ = true;
     if (off_ == queue_.size()) inner_->Shutdown();

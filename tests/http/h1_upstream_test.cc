@@ -278,6 +278,7 @@ TEST_CASE("Upstream pool: a non-idempotent request is not retried") {
 
 TEST_CASE("Upstream pool: connect refused, connect timeout and response-header timeout") {
   net::Loop loop;
+  loop.UseManualTime();
   base::SocketAddress closed;
   {
     auto l = net::TcpListener::Listen(loop, *base::SocketAddress::Parse("127.0.0.1:0"), [](auto) {});
@@ -299,10 +300,15 @@ TEST_CASE("Upstream pool: connect refused, connect timeout and response-header t
     AppRouter app(cfg);
     TestServer upstream(loop, app);
     PoolOptions opts;
-    opts.response_header_timeout_ms = 200;
+    opts.response_header_timeout_ms = 60000;
     UpstreamPool pool(loop, upstream.address(), opts);
     Collector c;
     auto ex = pool.Start(Get("/"), &c);
+    // The upstream has the request: the exchange is waiting for a head.
+    REQUIRE(loop.RunUntil([&] { return app.log.requests.size() == 1; }, absl::Seconds(10)));
+    loop.AdvanceTime(absl::Milliseconds(59999));
+    REQUIRE_FALSE(loop.RunUntil([&] { return c.done(); }, absl::Milliseconds(50)));
+    loop.AdvanceTime(absl::Milliseconds(1));
     REQUIRE(loop.RunUntil([&] { return c.done(); }, absl::Seconds(10)));
     REQUIRE(c.failed);
     CHECK(c.kind == UpstreamError::kHeaderTimeout);
@@ -312,16 +318,21 @@ TEST_CASE("Upstream pool: connect refused, connect timeout and response-header t
 
 TEST_CASE("Upstream pool: idle connections expire, and one the upstream closed is dropped") {
   net::Loop loop;
+  loop.UseManualTime();
   {
     AppRouter app;
     TestServer upstream(loop, app);
     PoolOptions opts;
-    opts.idle_timeout_ms = 150;
+    opts.idle_timeout_ms = 30000;
     UpstreamPool pool(loop, upstream.address(), opts);
     Collector c;
     auto ex = pool.Start(Get("/"), &c);
     REQUIRE(loop.RunUntil([&] { return c.done(); }, absl::Seconds(10)));
     REQUIRE(pool.idle_count() == 1);
+    loop.AdvanceTime(absl::Milliseconds(29999));
+    REQUIRE_FALSE(loop.RunUntil([&] { return pool.idle_count() == 0; }, absl::Milliseconds(50)));
+    CHECK(pool.counters().idle_expired == 0);
+    loop.AdvanceTime(absl::Milliseconds(1));
     REQUIRE(loop.RunUntil([&] { return pool.idle_count() == 0; }, absl::Seconds(10)));
     CHECK(pool.counters().idle_expired == 1);
   }

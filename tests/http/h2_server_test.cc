@@ -168,6 +168,8 @@ class H2Client : public net::StreamHandler {
   std::vector<int32_t> goaway_last_ids;
   std::function<void()> on_goaway;         // runs inside the receive of each GOAWAY
   std::vector<std::vector<uint8_t>> pings;  // PINGs received (kept when auto_ping_ack is off)
+  size_t ping_acks = 0;      // answers to the client's own PINGs
+  size_t settings_acks = 0;  // the server acknowledged the client's SETTINGS
   size_t bytes_written = 0;
 
  private:
@@ -210,6 +212,10 @@ class H2Client : public net::StreamHandler {
     }
     if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
       self->pings.emplace_back(frame->ping.opaque_data, frame->ping.opaque_data + 8);
+    }
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) ++self->ping_acks;
+    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
+      ++self->settings_acks;
     }
     return 0;
   }
@@ -289,7 +295,11 @@ class HoldHandler : public ExchangeHandler {
 // Harness: a listener whose accepted connections are served by one H2ServerConnection, and a
 // client connected to it.
 struct Harness {
-  explicit Harness(Router& router, ServerLimits limits = {}) : router(router), limits(limits) {
+  // |manual_time|: the loop's timers move only with loop.AdvanceTime (timeouts on fake time).
+  explicit Harness(Router& router, ServerLimits limits = {}, bool manual_time = false,
+                   H2Admission* admission = nullptr)
+      : router(router), limits(limits), admission(admission) {
+    if (manual_time) loop.UseManualTime();
     auto l = TcpListener::Listen(loop, *base::SocketAddress::Parse("127.0.0.1:0"),
                                  [this](std::unique_ptr<TcpStream> s) { Accept(std::move(s)); });
     REQUIRE(l.ok());
@@ -311,7 +321,7 @@ struct Harness {
           server_tcp = nullptr;
           conn.reset();
         },
-        &counters);
+        &counters, admission);
     conn->Start();
   }
 
@@ -348,6 +358,7 @@ struct Harness {
   Loop loop;
   Router& router;
   ServerLimits limits;
+  H2Admission* admission;
   H2Client::Options client_options;
   H2ServerCounters counters;
   std::unique_ptr<TcpListener> listener;
@@ -756,25 +767,202 @@ TEST_CASE("HTTP/2 server: a header block above max_header_bytes gets 431") {
   REQUIRE(router.seen.size() == 1);
 }
 
-TEST_CASE("HTTP/2 server: no preface within header_timeout closes the connection") {
+TEST_CASE("HTTP/2 server: no preface within first_request_timeout closes the connection") {
   FnRouter router;
   ServerLimits limits;
-  limits.header_timeout_ms = 50;
-  Harness h(router, limits);
+  limits.first_request_timeout_ms = 10000;
+  Harness h(router, limits, /*manual_time=*/true);
   h.Connect(/*raw=*/true);
+  h.loop.AdvanceTime(absl::Milliseconds(9999));
+  REQUIRE_FALSE(h.RunUntil([&] { return h.closed; }, absl::Milliseconds(50)));
+  h.loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(h.RunUntil([&] { return h.closed && h.raw_handler.ended; }, absl::Seconds(5)));
+}
+
+TEST_CASE("HTTP/2 server: preface and SETTINGS but no request within first_request_timeout: GOAWAY and close") {
+  FnRouter router;
+  router.make = [](Exchange& ex) { return std::make_unique<StaticHandler>(ex, 200, "x"); };
+  ServerLimits limits;
+  limits.first_request_timeout_ms = 10000;
+  limits.header_timeout_ms = 60000;  // not the one that fires
+  Harness h(router, limits, /*manual_time=*/true);
+  h.Connect();
+  // The server acknowledged the client's SETTINGS: it has read the preface.
+  REQUIRE(h.RunUntil([&] { return h.client->settings_acks > 0; }));
+  // Settings exchanged, then silence: the connection is not idle-closed for 60 s, but the first
+  // request is due within 10 s of the start.
+  h.loop.AdvanceTime(absl::Seconds(10));
+  REQUIRE(h.RunUntil([&] { return h.closed && h.client->got_goaway; }, absl::Seconds(5)));
+  CHECK(router.seen.empty());
+}
+
+TEST_CASE("HTTP/2 server: a first request in time is served, and the first-request deadline does not return") {
+  FnRouter router;
+  router.make = [](Exchange& ex) { return std::make_unique<StaticHandler>(ex, 200, "x"); };
+  ServerLimits limits;
+  limits.first_request_timeout_ms = 10000;
+  Harness h(router, limits, /*manual_time=*/true);
+  h.Connect();
+  h.loop.AdvanceTime(absl::Seconds(9));
+  int32_t id = h.client->Get("/");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->done(id); }));
+  h.loop.AdvanceTime(absl::Seconds(30));  // well past the first deadline, short of idle (60 s)
+  int32_t again = h.client->Get("/");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->done(again); }));
+  CHECK(h.client->responses[again].status == 200);
+  CHECK_FALSE(h.closed);
+}
+
+namespace {
+
+// CountingAdmission: an H2Admission with a stream cap and a window budget, for the tests.
+struct CountingAdmission : H2Admission {
+  bool TryOpenStream() override {
+    if (open == max_streams) return false;
+    ++open;
+    return true;
+  }
+  void CloseStream() override { --open; }
+  bool TryReserveWindow(size_t bytes) override {
+    if (bytes > budget - reserved) return false;
+    reserved += bytes;
+    return true;
+  }
+  void ReleaseWindow(size_t bytes) override { reserved -= bytes; }
+  size_t max_streams = 0;
+  size_t open = 0;
+  size_t budget = 0;
+  size_t reserved = 0;
+};
+
+// UploadStall posts a body to a handler that pauses at once, and returns how many bytes the
+// client could send beyond what the handler took before the server's windows shut (what the
+// server may have to hold).
+size_t UploadStall(Harness& h, UploadState& st, const std::vector<uint8_t>& payload, int32_t* id_out) {
+  static H2Client::Upload upload;
+  upload = H2Client::Upload{&payload, 0};
+  const int32_t id = h.client->Request("POST", "/upload", {{"content-length", std::to_string(payload.size())}},
+                                       &upload);
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return st.paused; }));
+  // Stalled for good when the window is shut after a PING's answer: the server sends a
+  // WINDOW_UPDATE before it answers a PING that came after the request.
+  for (int round = 0; round < 64; ++round) {
+    const size_t acks = h.client->ping_acks;
+    nghttp2_submit_ping(h.client->session(), NGHTTP2_FLAG_NONE, nullptr);
+    h.client->Flush();
+    REQUIRE(h.RunUntil([&] { return h.client->ping_acks > acks; }));
+    if (nghttp2_session_get_stream_remote_window_size(h.client->session(), id) <= 0) break;
+  }
+  REQUIRE(nghttp2_session_get_stream_remote_window_size(h.client->session(), id) <= 0);
+  *id_out = id;
+  return upload.sent - st.received;  // what the handler took came back as window at once
+}
+
+}  // namespace
+
+TEST_CASE("HTTP/2 server: an H2Admission refuses streams over its cap with REFUSED_STREAM, and frees them as they close") {
+  HoldState held[3];
+  int made = 0;
+  FnRouter router;
+  router.make = [&](Exchange& ex) { return std::make_unique<HoldHandler>(ex, &held[made++]); };
+  CountingAdmission admission;
+  admission.max_streams = 2;
+  Harness h(router, {}, false, &admission);
+  h.Connect();
+  const int32_t a = h.client->Get("/a");
+  const int32_t b = h.client->Get("/b");
+  const int32_t c = h.client->Get("/c");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->done(c); }));
+  CHECK(h.client->responses[c].error_code == NGHTTP2_REFUSED_STREAM);
+  CHECK(h.counters.refused_streams == 1);
+  REQUIRE(h.RunUntil([&] { return held[0].ended && held[1].ended; }));
+  CHECK(router.seen.size() == 2);  // the refused stream never reached the router
+  CHECK(admission.open == 2);
+  // One finishes: its slot comes back and a new stream is admitted.
+  ResponseHead head;
+  head.content_length = 0;
+  held[0].exchange->SendResponseHead(head, true);
+  REQUIRE(h.RunUntil([&] { return h.client->done(a); }));
+  REQUIRE(h.RunUntil([&] { return admission.open == 1; }));
+  const int32_t d = h.client->Get("/d");
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return held[2].ended; }));
+  CHECK(admission.open == 2);
+  CHECK_FALSE(h.client->done(d));
+  CHECK_FALSE(h.client->done(b));
+  // The connection going away gives every slot back.
+  h.conn.reset();
+  CHECK(admission.open == 0);
+}
+
+TEST_CASE("HTTP/2 server: request-body windows grow past the base only while the window budget lasts") {
+  const auto payload = Pattern(4 << 20, 3);
+  FnRouter router;
+  UploadState st;
+  st.pause_every = 1;  // pause after the first bytes: everything else must be held or refused
+  router.make = [&](Exchange& ex) { return std::make_unique<UploadHandler>(ex, &st); };
+  constexpr size_t kGrowth = H2ServerConnection::kStreamWindow - H2ServerConnection::kBaseStreamWindow;
+
+  SECTION("with budget: the full stream window") {
+    CountingAdmission admission;
+    admission.max_streams = 10;
+    admission.budget = kGrowth;
+    Harness h(router, {}, false, &admission);
+    h.Connect();
+    int32_t id = 0;
+    const size_t sent = UploadStall(h, st, payload, &id);
+    CHECK(sent > static_cast<size_t>(H2ServerConnection::kBaseStreamWindow));
+    CHECK(sent <= static_cast<size_t>(H2ServerConnection::kStreamWindow));
+    CHECK(admission.reserved == kGrowth);
+    CHECK(h.counters.small_windows == 0);
+    h.conn.reset();
+    CHECK(admission.reserved == 0);  // given back when the stream goes
+  }
+  SECTION("budget spent: the base window only") {
+    CountingAdmission admission;
+    admission.max_streams = 10;
+    admission.budget = kGrowth - 1;
+    Harness h(router, {}, false, &admission);
+    h.Connect();
+    int32_t id = 0;
+    const size_t sent = UploadStall(h, st, payload, &id);
+    CHECK(sent <= static_cast<size_t>(H2ServerConnection::kBaseStreamWindow));
+    CHECK(admission.reserved == 0);
+    CHECK(h.counters.small_windows == 1);
+    // Still completes once the handler takes the bytes.
+    while (!h.client->done(id)) {
+      st.paused = false;
+      st.pause_every = 0;
+      if (st.exchange) st.exchange->ResumeRequestBody();
+      REQUIRE(h.RunUntil([&] { return h.client->done(id); }));
+    }
+    CHECK(st.received == payload.size());
+  }
 }
 
 TEST_CASE("HTTP/2 server: an idle connection gets GOAWAY and is closed") {
   FnRouter router;
   router.make = [](Exchange& ex) { return std::make_unique<StaticHandler>(ex, 200, "x"); };
   ServerLimits limits;
-  limits.idle_timeout_ms = 100;
-  Harness h(router, limits);
+  limits.idle_timeout_ms = 60000;
+  Harness h(router, limits, /*manual_time=*/true);
   h.Connect();
   int32_t id = h.client->Get("/");
   h.client->Flush();
   REQUIRE(h.RunUntil([&] { return h.client->done(id); }));
+  // A byte received 30 s later (a PING; its answer says the server read it) restarts the idle
+  // clock: the connection is idle 60 s after it, at 90 s.
+  h.loop.AdvanceTime(absl::Seconds(30));
+  nghttp2_submit_ping(h.client->session(), NGHTTP2_FLAG_NONE, nullptr);
+  h.client->Flush();
+  REQUIRE(h.RunUntil([&] { return h.client->ping_acks == 1; }));
+  h.loop.AdvanceTime(absl::Milliseconds(59999));
+  REQUIRE_FALSE(h.RunUntil([&] { return h.closed || h.client->got_goaway; }, absl::Milliseconds(50)));
+  h.loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(h.RunUntil([&] { return h.closed && h.client->got_goaway; }, absl::Seconds(5)));
   REQUIRE(h.client->goaway_error == NGHTTP2_NO_ERROR);
 }
@@ -873,14 +1061,29 @@ TEST_CASE("HTTP/2 server: a client that stops reading is cut off after send_time
   FnRouter router;
   router.make = [&](Exchange& ex) { return std::make_unique<StreamingHandler>(ex, &st); };
   ServerLimits limits;
-  limits.send_timeout_ms = 300;
-  Harness h(router, limits);
+  limits.send_timeout_ms = 30000;
+  Harness h(router, limits, /*manual_time=*/true);
   st.server_tcp = &h.server_tcp;
+  // A stream window far above what the sockets can hold: the transport stalls, not the window.
+  h.client_options.stream_window = 1 << 30;
   h.Connect();
-  GetBigThenStopReading(h);
-  // The socket buffers fill, the transport's queue stops moving, the watch closes it all.
-  REQUIRE(h.RunUntil([&] { return h.closed; }));
+  const int32_t id = h.client->Get("/big");
+  h.client->responses[id].keep_body = false;
+  h.client->Flush();
+  // The watch took its baseline when the request came, with at most kWriteHighWater handed to
+  // the socket; the client reads well past that, so bytes left since, then stops reading.
+  REQUIRE(h.RunUntil([&] { return h.client->responses[id].body_len >= (4u << 20); }, absl::Seconds(60)));
+  h.client->tcp().PauseReading();
+  // The socket buffers fill and the transport's queue stops moving.
+  REQUIRE(h.RunUntil([&] { return h.server_tcp && h.server_tcp->WriteQueueSize() > 0; }));
+  // The looks run inside AdvanceTime, back to back: no byte can leave between them.
+  h.loop.AdvanceTime(absl::Milliseconds(30000));  // first look: bytes left since the baseline
+  CHECK(h.counters.send_timeouts == 0);
+  h.loop.AdvanceTime(absl::Milliseconds(29999));
+  CHECK(h.counters.send_timeouts == 0);
+  h.loop.AdvanceTime(absl::Milliseconds(1));  // a whole period with nothing leaving
   CHECK(h.counters.send_timeouts == 1);
+  REQUIRE(h.RunUntil([&] { return h.closed; }));
   CHECK_FALSE(st.reset.ok());
   CHECK(st.written < kTotal);
 }
@@ -896,8 +1099,8 @@ TEST_CASE("HTTP/2 server: a stream whose window stays shut is reset after send_t
     return std::make_unique<StreamingHandler>(ex, &st);
   };
   ServerLimits limits;
-  limits.send_timeout_ms = 300;
-  Harness h(router, limits);
+  limits.send_timeout_ms = 30000;
+  Harness h(router, limits, /*manual_time=*/true);
   st.server_tcp = &h.server_tcp;
   // 64 KiB per stream and never a WINDOW_UPDATE: the big response stops after its first 64 KiB.
   h.client_options.stream_window = 64 << 10;
@@ -906,6 +1109,14 @@ TEST_CASE("HTTP/2 server: a stream whose window stays shut is reset after send_t
   int32_t big = h.client->Get("/big");
   h.client->responses[big].keep_body = false;
   h.client->Flush();
+  // The last DATA frame the window allows arrived, and the transport is idle.
+  REQUIRE(h.RunUntil([&] {
+    return h.client->responses[big].body_len == (64u << 10) && h.server_tcp && h.server_tcp->WriteQueueSize() == 0;
+  }));
+  h.loop.AdvanceTime(absl::Milliseconds(29999));
+  REQUIRE_FALSE(h.RunUntil([&] { return h.client->responses[big].closed; }, absl::Milliseconds(50)));
+  CHECK(h.counters.send_timeouts == 0);
+  h.loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(h.RunUntil([&] { return h.client->responses[big].closed; }));
   CHECK(h.client->responses[big].error_code == NGHTTP2_CANCEL);
   CHECK(h.client->responses[big].body_len == (64u << 10));

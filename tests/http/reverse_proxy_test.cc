@@ -60,8 +60,10 @@ class Pump {
 };
 
 struct ProxyFixture {
-  explicit ProxyFixture(AppConfig cfg = {}, PoolOptions pool = {}, base::SocketAddress upstream_addr = {})
-      : app(std::move(cfg)), upstream(loop, app) {
+  // |manual_time|: the loop's timers move only with loop.AdvanceTime (timeouts on fake time).
+  explicit ProxyFixture(AppConfig cfg = {}, PoolOptions pool = {}, base::SocketAddress upstream_addr = {},
+                        bool manual_time = false)
+      : manual(manual_time ? (loop.UseManualTime(), true) : false), app(std::move(cfg)), upstream(loop, app) {
     ctx.identity_headers = {{"x-p2proxy-user", "alice"}, {"x-p2proxy-roles", "admin,dev"}};
     ctx.on_request_done = [this](const RequestRecord& r) { records.push_back(r); };
     ReverseProxyOptions opts;
@@ -86,6 +88,7 @@ struct ProxyFixture {
   }
 
   net::Loop loop;
+  bool manual;  // the loop runs on manual time (set before any timer starts)
   base::FakeClock clock;
   AppRouter app;
   TestServer upstream;
@@ -250,10 +253,15 @@ TEST_CASE("Reverse proxy: a refused upstream gives 502, a silent one 504") {
     AppConfig cfg;
     cfg.mode = AppConfig::kSilent;
     PoolOptions pool;
-    pool.response_header_timeout_ms = 200;
-    ProxyFixture f(cfg, pool);
+    pool.response_header_timeout_ms = 60000;
+    ProxyFixture f(cfg, pool, {}, /*manual_time=*/true);
     RawClient c(f.loop, f.front->address());
     c.Send(Request("GET", "/", "app.test"));
+    // The app has the request: the proxy is waiting for its head.
+    REQUIRE(c.Wait([&] { return f.app.log.requests.size() == 1; }));
+    f.loop.AdvanceTime(absl::Milliseconds(59999));
+    REQUIRE_FALSE(c.WaitResponses(1, absl::Milliseconds(50)));
+    f.loop.AdvanceTime(absl::Milliseconds(1));
     REQUIRE(c.WaitResponses(1));
     CHECK(c.reader.responses[0].status == 504);
     REQUIRE(c.Wait([&] { return f.records.size() == 1; }));

@@ -148,7 +148,9 @@ struct Rig {
   std::unique_ptr<net::TcpListener> front;
   std::vector<std::string> decided;  // the SNIs Decide saw
 
-  explicit Rig(SniRouter::Options options = {}) {
+  // |manual_time|: the loop's timers move only with loop.AdvanceTime (timeouts on fake time).
+  explicit Rig(SniRouter::Options options = {}, bool manual_time = false) {
+    if (manual_time) loop.UseManualTime();  // before the router starts any timer
     {
       // A port that was just free: bind one, then let it go.
       auto tmp = *net::TcpListener::Listen(loop, *base::SocketAddress::Parse("127.0.0.1:0"),
@@ -337,8 +339,8 @@ TEST_CASE("SNI router: a hello trickled in one byte at a time is still routed") 
 
 TEST_CASE("SNI router: a hello that never completes times out") {
   SniRouter::Options options;
-  options.hello_timeout_ms = 50;
-  Rig rig(options);
+  options.hello_timeout_ms = 10000;
+  Rig rig(options, /*manual_time=*/true);
   const std::string hello = ClientHelloFrom("a.example");
   auto owned = std::make_unique<FakeStream>(rig.loop);
   FakeStream* fake = owned.get();
@@ -346,6 +348,13 @@ TEST_CASE("SNI router: a hello that never completes times out") {
   fake->destroyed = &destroyed;
   rig.router->Accept(std::move(owned), ConnectionMeta{});
   REQUIRE(fake->Deliver(AsSpan(hello).first(10)));
+  // More bytes on the way do not extend the deadline, which runs from the accept.
+  rig.loop.AdvanceTime(absl::Seconds(5));
+  REQUIRE(fake->Deliver(AsSpan(hello).subspan(10, 10)));
+  rig.loop.AdvanceTime(absl::Milliseconds(4999));
+  REQUIRE_FALSE(rig.Wait([&] { return destroyed; }, absl::Milliseconds(50)));
+  REQUIRE(rig.router->counters().timeouts == 0);
+  rig.loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(rig.Wait([&] { return rig.router->counters().timeouts == 1; }));
   REQUIRE(rig.Wait([&] { return destroyed; }));
   REQUIRE(rig.router->active() == 0);
@@ -378,9 +387,10 @@ TEST_CASE("SNI router: a hello cut into tiny records past the buffer cap is refu
 
 TEST_CASE("SNI router: a dial that never answers times out, and its late stream is closed") {
   net::Loop loop;
+  loop.UseManualTime();
   Route::DialDone pending;
   SniRouter::Options options;
-  options.dial_timeout_ms = 50;
+  options.dial_timeout_ms = 10000;
   SniRouter router(
       loop,
       [&](const tls::ClientHelloInfo&, const ConnectionMeta&) -> std::optional<Route> {
@@ -396,6 +406,12 @@ TEST_CASE("SNI router: a dial that never answers times out, and its late stream 
   router.Accept(std::move(owned), ConnectionMeta{});
   const std::string hello = ClientHelloFrom("x.example");
   REQUIRE(fake->Deliver(AsSpan(hello)));
+  // The dial started (and hangs).
+  REQUIRE(loop.RunUntil([&] { return static_cast<bool>(pending); }, absl::Seconds(10)));
+  loop.AdvanceTime(absl::Milliseconds(9999));
+  REQUIRE_FALSE(loop.RunUntil([&] { return destroyed; }, absl::Milliseconds(50)));
+  REQUIRE(router.counters().dial_failed == 0);
+  loop.AdvanceTime(absl::Milliseconds(1));
   REQUIRE(loop.RunUntil([&] { return router.counters().dial_failed == 1; }, absl::Seconds(10)));
   REQUIRE(loop.RunUntil([&] { return destroyed; }, absl::Seconds(10)));
   REQUIRE(pending);
