@@ -71,7 +71,8 @@ NGINX
 
 # ---- the site ----
 start_site() {  # listen_port peer_endpoint
-  local listen=$1 endpoint=$2 extra=""
+  local listen=$1 endpoint=$2 extra="" limits=""
+  [ -n "${SITE_LIMITS:-}" ] && limits=", \"limits\": $SITE_LIMITS"
   [ -n "$endpoint" ] && extra=", \"endpoint\": \"$endpoint\", \"persistent_keepalive\": 5"
   cat > "$E2E_TMP/site.json" <<JSON
 {
@@ -87,7 +88,7 @@ start_site() {  # listen_port peer_endpoint
     {"name": "closed-web", "address": "100.96.128.26", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080", "access": {"users": ["someone-else"]}},
     {"name": "closed-dns", "address": "100.96.128.27", "port": 53, "protocol": "udp", "target": "198.19.0.2:53"}
   ],
-  "audit_log": "$E2E_TMP/audit.jsonl"
+  "audit_log": "$E2E_TMP/audit.jsonl"$limits
 }
 JSON
   bg "$S" site "$SITE" --config="$E2E_TMP/site.json"
@@ -203,6 +204,9 @@ case "$scenario" in
     ;;
   storm)
     start_targets
+    # One peer opens every connection here, so its cap (256 by default) is raised above the storm;
+    # e2e:limits:two_peers covers what happens at the cap.
+    SITE_LIMITS='{"max_tcp_connections_per_peer": 4096}'
     start_site 51820 ""
     start_client 51821 198.18.1.2:51820
     wait_until 20 "tunnel up" in_c ping -c 1 -W 1 100.96.0.10
