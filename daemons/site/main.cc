@@ -55,8 +55,12 @@ int main(int argc, char** argv) {
       "certificate and proxy each request to the target as HTTP/1.1; every connection and "
       "request is checked against the resource's access rules (deny by default) and written to "
       "the audit log as one JSON line.\n\n"
-      "Signals: SIGTERM or SIGINT stops it; SIGHUP rereads the https certificate and key files "
-      "(connections already open keep theirs); SIGUSR1 logs counters.");
+      "Signals: SIGTERM or SIGINT stops it; SIGHUP rereads the config and applies it live "
+      "(peers, resources, access and certificates: unchanged connections keep going, those "
+      "whose peer lost access are closed and audited; a config that does not parse is refused "
+      "whole and the running one kept; the private key and node address need a restart) and "
+      "rereads the https certificate and key files (connections already open keep theirs); "
+      "SIGUSR1 logs counters.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "daemons/"); };
   usage.contains_helpshort_flags = usage.contains_help_flags;
@@ -108,8 +112,26 @@ int main(int argc, char** argv) {
     loop.Stop();
   };
   net::SignalWatcher term(loop), intr(loop), usr1(loop), hup(loop);
+  // SIGHUP: the config file again, applied live (Site::Apply: what did not change keeps
+  // running, connections whose peer lost access are closed), then the certificate files reread.
+  // A config that does not parse or cannot be applied is refused whole and logged; the site
+  // keeps the one it has.
   (void)hup.Watch(SIGHUP, [&] {
-    if (*s) (void)(*s)->ReloadCertificates();
+    if (!*s) return;
+    std::ifstream again(path);
+    std::stringstream next_text;
+    next_text << again.rdbuf();
+    auto next = again ? site::ParseSiteConfigJson(next_text.str())
+                      : absl::StatusOr<site::SiteConfig>(absl::NotFoundError(absl::StrCat("cannot read ", path)));
+    if (!next.ok()) {
+      P2P_LOG(kError, "site.reload_refused").Kv("config", path).Kv("error", next.status().message());
+      return;
+    }
+    auto applied = (*s)->Apply(*next);
+    if (!applied.ok()) {
+      P2P_LOG(kError, "site.reload_refused").Kv("config", path).Kv("error", applied.status().message());
+    }
+    (void)(*s)->ReloadCertificates();
   });
   // SIGUSR1 logs the counters (until the metrics listener exists).
   (void)usr1.Watch(SIGUSR1, [&] {
@@ -123,6 +145,8 @@ int main(int argc, char** argv) {
         .Kv("tcp_failed", c.tcp_failed)
         .Kv("tcp_target_failed", c.tcp_target_failed)
         .Kv("denied", c.denied)
+        .Kv("revoked", c.revoked)
+        .Kv("applied", c.applied)
         .Kv("active", (*s)->active_connections())
         .Kv("bytes_to_targets", c.bytes_to_targets)
         .Kv("bytes_from_targets", c.bytes_from_targets)

@@ -7,6 +7,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/types/span.h"
 
@@ -47,6 +50,47 @@ class Secret {
 };
 
 using Key = Secret<32>;  // symmetric keys, chaining keys, X25519 private keys
+
+// SecretString holds secret text of any length (a PEM private key pushed to a site). Its bytes
+// are wiped when it is destroyed, reassigned or moved from. Copies are wiped the same way, so a
+// config struct holding one can be copied like any other.
+class SecretString {
+ public:
+  SecretString() = default;
+  explicit SecretString(std::string text) : text_(std::move(text)) {}
+  SecretString(const SecretString& other) : text_(other.text_) {}
+  SecretString(SecretString&& other) noexcept : text_(other.text_) { other.Clear(); }
+  SecretString& operator=(const SecretString& other) {
+    if (this != &other) {
+      Clear();
+      text_ = other.text_;
+    }
+    return *this;
+  }
+  SecretString& operator=(SecretString&& other) noexcept {
+    if (this != &other) {
+      Clear();
+      text_ = other.text_;
+      other.Clear();
+    }
+    return *this;
+  }
+  ~SecretString() { Clear(); }
+
+  void Clear() {
+    OPENSSL_cleanse(text_.data(), text_.size());
+    text_.clear();
+  }
+  std::string_view view() const { return text_; }
+  bool empty() const { return text_.empty(); }
+  // Equals compares in time that depends only on the lengths.
+  bool Equals(const SecretString& other) const {
+    return text_.size() == other.text_.size() && CRYPTO_memcmp(text_.data(), other.text_.data(), text_.size()) == 0;
+  }
+
+ private:
+  std::string text_;
+};
 
 // PublicKey is a 32-byte X25519 public key: not secret, freely copied and compared.
 using PublicKey = std::array<uint8_t, 32>;

@@ -66,6 +66,7 @@ struct Identity {
   std::string peer_key;  // base64 public key; empty if the source matched no peer
   std::string user;      // empty: the peer is not mapped to a user
   std::vector<std::string> roles;
+  friend bool operator==(const Identity&, const Identity&) = default;
 };
 
 // Grant names who may pass: a user in |users| ("*" = any named user) or a holder of any role
@@ -73,6 +74,7 @@ struct Identity {
 struct Grant {
   std::vector<std::string> users;
   std::vector<std::string> roles;
+  friend bool operator==(const Grant&, const Grant&) = default;
 };
 
 // PathRule narrows a resource's grant for the paths under |prefix| ("/admin" covers "/admin",
@@ -82,6 +84,7 @@ struct Grant {
 struct PathRule {
   std::string prefix;
   Grant grant;
+  friend bool operator==(const PathRule&, const PathRule&) = default;
 };
 
 struct AccessPolicy {
@@ -90,6 +93,7 @@ struct AccessPolicy {
   // case_insensitive_paths: rules and request paths compare ASCII-case-insensitively, and
   // spellings such apps fold further are refused (see the top of this file).
   bool case_insensitive_paths = false;
+  friend bool operator==(const AccessPolicy&, const AccessPolicy&) = default;
 };
 
 struct AccessDecision {

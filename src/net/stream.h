@@ -58,6 +58,9 @@ class Stream : public DeferredDeletable {
   virtual void Shutdown() = 0;
   // Close closes both directions now, dropping queued writes; no further callbacks.
   virtual void Close() = 0;
+  // Reset is Close that tells the peer the connection was refused rather than finished: a TCP
+  // RST where the transport has one (lwIP, kernel TCP); Close elsewhere.
+  virtual void Reset() { Close(); }
 
   // PauseReading / ResumeReading: backpressure towards the peer. While paused, OnData is not
   // called and the peer's window fills up.

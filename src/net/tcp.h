@@ -42,6 +42,7 @@ class TcpStream final : public Stream {
   // Abort closes at once and makes the kernel send RST instead of FIN (SO_LINGER 0). Like
   // Close, it drops queued writes and no callback follows.
   void Abort();
+  void Reset() override { Abort(); }
 
   SocketAddress local_address() const;
   SocketAddress peer_address() const;

@@ -59,6 +59,12 @@ void Splice::MaybeFinish() {
   }
 }
 
+void Splice::Abort(const absl::Status& why) {
+  if (finished_) return;
+  a_->Reset();
+  Finish(why);
+}
+
 void Splice::Finish(const absl::Status& status) {
   if (finished_) return;
   finished_ = true;

@@ -36,6 +36,10 @@ class Splice final : public net::DeferredDeletable {
   // Start begins moving bytes.
   void Start();
   const Stats& stats() const { return stats_; }
+  // Abort ends the splice now: |a| is reset (Stream::Reset: its peer sees RST), |b| closed, and
+  // DoneFn runs with |why| (if it has not run yet) before Abort returns. Not to be called from
+  // inside DoneFn.
+  void Abort(const absl::Status& why);
 
  private:
   // Side handles the events of one stream; |other| is where its bytes go.

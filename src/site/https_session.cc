@@ -21,11 +21,7 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
       done_(std::move(done)), alive_(std::make_shared<bool>(true)), conn_(std::move(conn)),
       handshake_timer_(loop), started_(absl::Now()) {
   peer_text_ = absl::StrCat(peer_.address, ":", peer_.port);
-  roles_text_ = absl::StrJoin(peer_.identity.roles, ",");
-  if (!peer_.identity.user.empty()) {
-    context_.identity_headers.push_back({"x-p2proxy-user", peer_.identity.user});
-    context_.identity_headers.push_back({"x-p2proxy-roles", roles_text_});
-  }
+  SetIdentityHeaders();
   context_.authorize = [this](const http::RequestHead& head) {
     ++resource_.counters.requests;
     http::AccessDecision d = http::CheckRequest(resource_.config->access, peer_.identity, head.method, head.path);
@@ -43,6 +39,28 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
 }
 
 HttpsSession::~HttpsSession() { *alive_ = false; }
+
+void HttpsSession::SetIdentityHeaders() {
+  roles_text_ = absl::StrJoin(peer_.identity.roles, ",");
+  context_.identity_headers.clear();
+  if (!peer_.identity.user.empty()) {
+    context_.identity_headers.push_back({"x-p2proxy-user", peer_.identity.user});
+    context_.identity_headers.push_back({"x-p2proxy-roles", roles_text_});
+  }
+}
+
+void HttpsSession::UpdateIdentity(const http::Identity& identity) {
+  if (identity == peer_.identity) return;
+  peer_.identity = identity;
+  SetIdentityHeaders();
+}
+
+void HttpsSession::Revoke(std::string_view reason) {
+  if (finished_) return;
+  end_audited_ = true;
+  AuditConnectionEvent(reason, false);
+  Finish("revoked");
+}
 
 void HttpsSession::Start() {
   ++resource_.counters.sessions;
@@ -201,7 +219,7 @@ void HttpsSession::AuditEnd(std::string_view reason) {
   AuditConnectionEvent(reason);
 }
 
-void HttpsSession::AuditConnectionEvent(std::string_view reason) {
+void HttpsSession::AuditConnectionEvent(std::string_view reason, bool allowed) {
   http::AuditEvent e;
   e.time = started_;
   e.kind = mode_ == Mode::kRedirect ? "http" : "https";
@@ -212,7 +230,7 @@ void HttpsSession::AuditConnectionEvent(std::string_view reason) {
   e.roles = roles_text_;
   e.host = sni_;
   e.duration_ms = absl::ToInt64Milliseconds(absl::Now() - started_);
-  e.allowed = true;  // the connection was allowed; |reason| says how it ended
+  e.allowed = allowed;  // true: the connection was allowed; |reason| says how it ended
   e.reason = reason;
   audit_.Write(e);
 }

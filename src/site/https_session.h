@@ -76,6 +76,14 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
 
   void Start();
 
+  // Revoke ends the session because its peer lost access (Site::Apply): one audit event with
+  // |reason|, then the session finishes like any other (done runs on a later turn).
+  void Revoke(std::string_view reason);
+  // UpdateIdentity replaces who the peer is (its user's roles changed): later requests are
+  // checked against, and forward, the new identity.
+  void UpdateIdentity(const http::Identity& identity);
+  const PeerContext& peer() const { return peer_; }
+
   // net::StreamHandler, used while the ClientHello is being read.
   void OnData(base::ByteSpan data) override;
   void OnEnd() override;
@@ -92,7 +100,8 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   // AuditEnd writes one connection-level event for a session that ended before HTTP.
   void AuditEnd(std::string_view reason);
   // AuditConnectionEvent writes one connection-level event (time: the session's start).
-  void AuditConnectionEvent(std::string_view reason);
+  void AuditConnectionEvent(std::string_view reason, bool allowed = true);
+  void SetIdentityHeaders();
 
   net::Loop& loop_;
   HttpsResource& resource_;

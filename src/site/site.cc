@@ -4,6 +4,8 @@
 #include <openssl/mem.h>
 
 #include <cstring>
+#include <optional>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -13,18 +15,78 @@
 #include "base/log.h"
 #include "crypto/keys.h"
 #include "net/tcp.h"
+#include "crypto/x25519.h"
 #include "tunnel/uapi_bridge.h"
 
 namespace p2proxy::site {
+
+namespace {
+
+// SameShape: whether |a| and |b| are served by the same listeners and target, so an Apply can
+// keep the resource's open connections (only access and certificate may differ).
+bool SameShape(const SiteResource& a, const SiteResource& b) {
+  return a.address == b.address && a.port == b.port && a.protocol == b.protocol && a.target == b.target &&
+         a.udp_idle_timeout == b.udp_idle_timeout && a.hostnames == b.hostnames &&
+         a.default_certificate == b.default_certificate && a.redirect_port == b.redirect_port;
+}
+
+bool SameCertificateSource(const SiteResource& a, const SiteResource& b) {
+  return a.certificate_file == b.certificate_file && a.key_file == b.key_file &&
+         a.certificate_pem == b.certificate_pem && a.key_pem.Equals(b.key_pem);
+}
+
+bool SamePeer(const SitePeer& a, const SitePeer& b) {
+  const bool same_psk = a.preshared_key.has_value() == b.preshared_key.has_value() &&
+                        (!a.preshared_key || a.preshared_key->Equals(*b.preshared_key));
+  return a.allowed_ips == b.allowed_ips && a.endpoint == b.endpoint &&
+         a.persistent_keepalive == b.persistent_keepalive && same_psk && a.user == b.user && a.roles == b.roles;
+}
+
+http::Identity IdentityFor(const SitePeer& p) {
+  http::Identity id;
+  id.peer_key = crypto::KeyToBase64(p.public_key);
+  id.user = p.user;
+  id.roles = p.roles;
+  return id;
+}
+
+// ReadFile reads a certificate or key file named in the config.
+absl::StatusOr<std::string> ReadConfigFile(const SiteResource& r, const std::string& path, const char* field) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", field, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// BuildCertificate makes |r|'s certificate from its files or from memory.
+absl::StatusOr<std::shared_ptr<const tls::ServerCertificate>> BuildCertificate(const SiteResource& r) {
+  if (!r.certificate_pem.empty()) {
+    auto cert = tls::ServerCertificate::FromPem(r.certificate_pem, r.key_pem.view(), tls::ServerTlsOptions{});
+    if (!cert.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": pushed certificate: ", cert.status().message()));
+    }
+    return *cert;
+  }
+  P2P_ASSIGN_OR_RETURN(std::string chain, ReadConfigFile(r, r.certificate_file, "certificate_file"));
+  P2P_ASSIGN_OR_RETURN(std::string key, ReadConfigFile(r, r.key_file, "key_file"));
+  auto cert = tls::ServerCertificate::FromPem(chain, key, tls::ServerTlsOptions{});
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", r.certificate_file, ": ",
+                                                   cert.status().message()));
+  }
+  return *cert;
+}
+
+}  // namespace
 
 Site::~Site() {
   *alive_ = false;
   sessions_.clear();
   splices_.clear();
   dialing_.clear();
-  udp_.clear();
-  https_.clear();
-  tcp_listeners_.clear();
+  resources_.clear();
   uapi_.reset();
   stack_.reset();
   transport_.reset();
@@ -32,9 +94,11 @@ Site::~Site() {
 
 absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock& clock,
                                                    const SiteConfig& config, const Options& options) {
-  std::unique_ptr<Site> s(new Site(loop));
+  std::unique_ptr<Site> s(new Site(loop, clock));
   Site* self = s.get();
-  s->resources_ = config.resources;
+  s->node_address_ = config.wireguard.address;
+  s->max_udp_sessions_per_resource_ = options.max_udp_sessions_per_resource;
+  s->limits_ = config.limits;
   s->peer_limits_ = std::make_unique<PeerLimits>(config.limits);
   auto audit = http::AuditLog::Open(loop, config.audit_log);
   if (!audit.ok()) return audit.status();
@@ -61,127 +125,10 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
 
   wg::Device& dev = s->transport_->device();
   dev.SetPrivateKey(config.wireguard.private_key);
-  for (const auto& p : config.peers) {
-    wg::PeerConfig pc;
-    pc.public_key = p.public_key;
-    pc.preshared_key = p.preshared_key;
-    pc.endpoint = p.endpoint;
-    pc.persistent_keepalive = p.persistent_keepalive;
-    pc.allowed_ips = p.allowed_ips;
-    auto added = dev.AddPeer(pc);
-    if (!added.ok()) return added.status();
-    http::Identity id;
-    id.peer_key = crypto::KeyToBase64(p.public_key);
-    id.user = p.user;
-    id.roles = p.roles;
-    s->identities_[*added] = std::move(id);
-  }
-
-  s->https_.resize(s->resources_.size());
-  for (size_t i = 0; i < s->resources_.size(); ++i) {
-    const SiteResource& r = s->resources_[i];
-    s->stack_->Serve(base::IpPrefix::Make(r.address, 32));
-    if (r.access.grant.users.empty() && r.access.grant.roles.empty()) {
-      P2P_LOG(kWarn, "site.resource_closed")
-          .Kv("name", r.name)
-          .Kv("why", "its access lists no users or roles, so every connection is refused");
-    }
-    if (r.protocol == Protocol::kHttps) {
-      auto h = std::make_unique<HttpsResource>();
-      h->config = &r;
-      h->handshake_timeout = config.limits.tls_handshake_timeout;
-      h->limits.first_request_timeout_ms =
-          static_cast<uint32_t>(absl::ToInt64Milliseconds(config.limits.first_request_timeout));
-      h->peer_limits = s->peer_limits_.get();
-      P2P_RETURN_IF_ERROR(s->LoadCertificate(*h));
-      http::ReverseProxyOptions popts;
-      popts.upstream = r.target;
-      h->proxy = std::make_unique<http::ReverseProxy>(
-          loop, clock, popts,
-          [self](std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
-                 std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
-            self->SpliceUpgraded(std::move(client), std::move(client_pending), std::move(upstream),
-                                 std::move(upstream_pending));
-          });
-      s->https_[i] = std::move(h);
-      std::vector<std::pair<uint16_t, HttpsSession::Mode>> ports = {{r.port, HttpsSession::Mode::kHttps}};
-      if (r.redirect_port != 0) ports.emplace_back(r.redirect_port, HttpsSession::Mode::kRedirect);
-      for (auto [port, mode] : ports) {
-        auto l = s->stack_->ListenTcp(
-            r.address, port,
-            [self, i, mode = mode](std::unique_ptr<net::Stream> conn, const base::IpAddress& peer, uint16_t peer_port) {
-              self->OnAcceptHttps(i, mode, std::move(conn), peer, peer_port);
-            });
-        if (!l.ok()) return absl::Status(l.status().code(), absl::StrCat("resource ", r.name, ": ", l.status().message()));
-        s->tcp_listeners_.push_back(std::move(*l));
-      }
-    } else if (r.protocol == Protocol::kTcp) {
-      auto l = s->stack_->ListenTcp(r.address, r.port,
-                                    [self, i](std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
-                                              uint16_t peer_port) {
-                                      self->OnAccept(self->resources_[i], std::move(conn), peer, peer_port);
-                                    });
-      if (!l.ok()) return absl::Status(l.status().code(), absl::StrCat("resource ", r.name, ": ", l.status().message()));
-      s->tcp_listeners_.push_back(std::move(*l));
-    } else {
-      auto u = std::make_unique<UdpResource>();
-      UdpResource* ur = u.get();
-      u->relay = std::make_unique<proxy::UdpRelay>(
-          loop, r.target, r.udp_idle_timeout, options.max_udp_sessions_per_resource,
-          [ur](base::ByteSpan data, const base::IpAddress& client, uint16_t port) {
-            ur->endpoint->SendTo(data, client, port);
-          });
-      u->relay->SetAdmit([self, i](const base::IpAddress& client, uint16_t port) {
-        const http::Identity* id = self->IdentityOf(client);
-        if (id == nullptr) return false;  // cannot happen: the grant check ran first
-        const PeerLimits::Admission a = self->peer_limits_->TryAcquire(id->peer_key, PeerLimits::Kind::kUdp);
-        if (a.ok) return true;
-        ++self->counters_.over_peer_limit;
-        if (a.first_refusal) {
-          P2P_LOG(kInfo, "site.peer_limit")
-              .Kv("resource", self->resources_[i].name)
-              .Kv("peer", client.ToString())
-              .Kv("limit", "max_udp_sessions_per_peer");
-          self->AuditConnection(self->resources_[i], self->PeerOf(client, port), absl::Now(), 0, 0, false,
-                                "limit: peer at max_udp_sessions_per_peer");
-        }
-        return false;
-      });
-      u->relay->SetSessionEnd([self, i](const proxy::UdpRelay::SessionStats& st) {
-        if (const http::Identity* id = self->IdentityOf(st.client)) {
-          self->peer_limits_->Release(id->peer_key, PeerLimits::Kind::kUdp);
-        }
-        const uint64_t now_ms = self->loop_.NowMs();
-        const absl::Time started = absl::Now() - absl::Milliseconds(now_ms - st.started_ms);
-        self->AuditConnection(self->resources_[i], self->PeerOf(st.client, st.client_port), started, st.bytes_in,
-                              st.bytes_out, true, "");
-      });
-      auto ep = s->stack_->BindUdp(r.address, r.port,
-                                   [self, i, ur](base::ByteSpan data, const base::IpAddress& from, uint16_t port) {
-                                     // Deny by default, per datagram; a refused flow is audited once.
-                                     const SiteResource& res = self->resources_[i];
-                                     const http::Identity* id = self->IdentityOf(from);
-                                     if (id != nullptr && http::Matches(res.access.grant, *id)) {
-                                       ur->relay->FromClient(data, from, port);
-                                       return;
-                                     }
-                                     ++self->counters_.denied;
-                                     if (self->udp_denied_seen_.Insert(uint64_t{from.v4()} << 16 | port)) {
-                                       const PeerContext peer = self->PeerOf(from, port);
-                                       self->AuditConnection(res, peer, absl::Now(), data.size(), 0, false,
-                                                             http::CheckConnection(res.access, peer.identity).reason);
-                                     }
-                                   });
-      if (!ep.ok()) return absl::Status(ep.status().code(), absl::StrCat("resource ", r.name, ": ", ep.status().message()));
-      u->endpoint = std::move(*ep);
-      s->udp_.push_back(std::move(u));
-    }
-    P2P_LOG(kInfo, "site.resource")
-        .Kv("name", r.name)
-        .Kv("address", absl::StrCat(r.address.ToString(), ":", r.port))
-        .Kv("protocol", ProtocolName(r.protocol))
-        .Kv("target", r.target.ToString());
-  }
+  s->public_key_ = dev.identity().public_key;
+  ApplyResult ignored;
+  P2P_RETURN_IF_ERROR(s->ApplyPeers(config.peers, &ignored));
+  for (const auto& r : config.resources) P2P_RETURN_IF_ERROR(s->AddResource(r));
 
   if (options.uapi) {
     auto uapi = tunnel::UapiServer::Listen(
@@ -200,6 +147,306 @@ absl::StatusOr<std::unique_ptr<Site>> Site::Create(net::Loop& loop, base::Clock&
       .Kv("peers", config.peers.size())
       .Kv("resources", config.resources.size());
   return s;
+}
+
+absl::Status Site::ApplyPeers(const std::vector<SitePeer>& peers, ApplyResult* result) {
+  wg::Device& dev = transport_->device();
+  std::map<crypto::PublicKey, const SitePeer*> want, had;
+  for (const auto& p : peers) want[p.public_key] = &p;
+  for (const auto& p : peers_) had[p.public_key] = &p;
+  for (const auto& [key, old] : had) {
+    if (want.count(key) != 0) continue;
+    if (wg::Peer* peer = dev.FindPeer(key)) identities_.erase(peer);
+    dev.RemovePeer(key);
+    ++result->peers_removed;
+  }
+  for (const auto& p : peers) {
+    auto h = had.find(p.public_key);
+    const SitePeer* old = h == had.end() ? nullptr : h->second;
+    if (old != nullptr && SamePeer(*old, p)) continue;
+    wg::PeerConfig pc;
+    pc.public_key = p.public_key;
+    pc.preshared_key = p.preshared_key;
+    pc.persistent_keepalive = p.persistent_keepalive;
+    pc.allowed_ips = p.allowed_ips;
+    // An endpoint the peer roamed to is kept unless the configured one changed.
+    if (old == nullptr || !(old->endpoint == p.endpoint)) pc.endpoint = p.endpoint;
+    if (wg::Peer* existing = dev.FindPeer(p.public_key)) dev.ClearAllowedIps(existing);
+    auto added = dev.AddPeer(pc);
+    if (!added.ok()) return added.status();
+    if (old != nullptr && old->persistent_keepalive != p.persistent_keepalive) {
+      dev.SetPersistentKeepalive(*added, p.persistent_keepalive);
+    }
+    identities_[*added] = IdentityFor(p);
+    ++(old == nullptr ? result->peers_added : result->peers_updated);
+  }
+  peers_ = peers;
+  return absl::OkStatus();
+}
+
+absl::Status Site::AddResource(const SiteResource& config) {
+  auto state = std::make_shared<ResourceState>();
+  state->config = config;
+  ResourceState* st = state.get();
+  const SiteResource& r = st->config;
+  std::weak_ptr<ResourceState> weak = state;
+  Site* self = this;
+  if (r.access.grant.users.empty() && r.access.grant.roles.empty()) {
+    P2P_LOG(kWarn, "site.resource_closed")
+        .Kv("name", r.name)
+        .Kv("why", "its access lists no users or roles, so every connection is refused");
+  }
+  auto listen = [&](uint16_t port, stack::NetStack::AcceptFn accept) -> absl::Status {
+    auto l = stack_->ListenTcp(r.address, port, std::move(accept));
+    if (!l.ok()) return absl::Status(l.status().code(), absl::StrCat("resource ", r.name, ": ", l.status().message()));
+    st->listeners.push_back(std::move(*l));
+    return absl::OkStatus();
+  };
+  if (r.protocol == Protocol::kHttps) {
+    auto h = std::make_unique<HttpsResource>();
+    h->config = &st->config;
+    h->handshake_timeout = limits_.tls_handshake_timeout;
+    h->limits.first_request_timeout_ms =
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(limits_.first_request_timeout));
+    h->peer_limits = peer_limits_.get();
+    P2P_RETURN_IF_ERROR(LoadCertificate(*h));
+    http::ReverseProxyOptions popts;
+    popts.upstream = r.target;
+    h->proxy = std::make_unique<http::ReverseProxy>(
+        loop_, clock_, popts,
+        [self](std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
+               std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
+          self->SpliceUpgraded(std::move(client), std::move(client_pending), std::move(upstream),
+                               std::move(upstream_pending));
+        });
+    st->https = std::move(h);
+    std::vector<std::pair<uint16_t, HttpsSession::Mode>> ports = {{r.port, HttpsSession::Mode::kHttps}};
+    if (r.redirect_port != 0) ports.emplace_back(r.redirect_port, HttpsSession::Mode::kRedirect);
+    for (auto [port, mode] : ports) {
+      P2P_RETURN_IF_ERROR(listen(port, [self, weak, mode = mode](std::unique_ptr<net::Stream> conn,
+                                                                 const base::IpAddress& peer, uint16_t peer_port) {
+        if (ResourceRef res = weak.lock()) self->OnAcceptHttps(res, mode, std::move(conn), peer, peer_port);
+      }));
+    }
+  } else if (r.protocol == Protocol::kTcp) {
+    P2P_RETURN_IF_ERROR(listen(r.port, [self, weak](std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
+                                                    uint16_t peer_port) {
+      if (ResourceRef res = weak.lock()) self->OnAccept(res, std::move(conn), peer, peer_port);
+    }));
+  } else {
+    auto u = std::make_unique<UdpResource>();
+    UdpResource* ur = u.get();
+    u->relay = std::make_unique<proxy::UdpRelay>(
+        loop_, r.target, r.udp_idle_timeout, max_udp_sessions_per_resource_,
+        [ur](base::ByteSpan data, const base::IpAddress& client, uint16_t port) {
+          if (ur->endpoint) ur->endpoint->SendTo(data, client, port);
+        });
+    // The relay's callbacks run while |st| lives: it owns the relay (and ends its sessions,
+    // auditing them, while its config is still there: udp is its last member).
+    u->relay->SetAdmit([self, st](const base::IpAddress& client, uint16_t port) {
+      const http::Identity* id = self->IdentityOf(client);
+      if (id == nullptr) return false;  // cannot happen: the grant check ran first
+      const PeerLimits::Admission a = self->peer_limits_->TryAcquire(id->peer_key, PeerLimits::Kind::kUdp);
+      if (a.ok) return true;
+      ++self->counters_.over_peer_limit;
+      if (a.first_refusal) {
+        P2P_LOG(kInfo, "site.peer_limit")
+            .Kv("resource", st->config.name)
+            .Kv("peer", client.ToString())
+            .Kv("limit", "max_udp_sessions_per_peer");
+        self->AuditConnection(st->config, self->PeerOf(client, port), absl::Now(), 0, 0, false,
+                              "limit: peer at max_udp_sessions_per_peer");
+      }
+      return false;
+    });
+    u->relay->SetSessionEnd([self, st](const proxy::UdpRelay::SessionStats& st_end) {
+      if (const http::Identity* id = self->IdentityOf(st_end.client)) {
+        self->peer_limits_->Release(id->peer_key, PeerLimits::Kind::kUdp);
+      }
+      const uint64_t now_ms = self->loop_.NowMs();
+      const absl::Time started = absl::Now() - absl::Milliseconds(now_ms - st_end.started_ms);
+      self->AuditConnection(st->config, self->PeerOf(st_end.client, st_end.client_port), started, st_end.bytes_in,
+                            st_end.bytes_out, true, "");
+    });
+    auto ep = stack_->BindUdp(r.address, r.port,
+                              [self, st, ur](base::ByteSpan data, const base::IpAddress& from, uint16_t port) {
+                                // Deny by default, per datagram; a refused flow is audited once.
+                                const SiteResource& res = st->config;
+                                const http::Identity* id = self->IdentityOf(from);
+                                if (id != nullptr && http::Matches(res.access.grant, *id)) {
+                                  ur->relay->FromClient(data, from, port);
+                                  return;
+                                }
+                                ++self->counters_.denied;
+                                if (self->udp_denied_seen_.Insert(uint64_t{from.v4()} << 16 | port)) {
+                                  const PeerContext peer = self->PeerOf(from, port);
+                                  self->AuditConnection(res, peer, absl::Now(), data.size(), 0, false,
+                                                        http::CheckConnection(res.access, peer.identity).reason);
+                                }
+                              });
+    if (!ep.ok()) return absl::Status(ep.status().code(), absl::StrCat("resource ", r.name, ": ", ep.status().message()));
+    u->endpoint = std::move(*ep);
+    st->udp = std::move(u);
+  }
+  stack_->Serve(base::IpPrefix::Make(r.address, 32));
+  P2P_LOG(kInfo, "site.resource")
+      .Kv("name", r.name)
+      .Kv("address", absl::StrCat(r.address.ToString(), ":", r.port))
+      .Kv("protocol", ProtocolName(r.protocol))
+      .Kv("target", r.target.ToString());
+  resources_[r.name] = std::move(state);
+  return absl::OkStatus();
+}
+
+size_t Site::CloseIf(absl::FunctionRef<std::optional<std::string>(const ResourceState*, const std::string&)> verdict) {
+  size_t closed = 0;
+  for (auto it = dialing_.begin(); it != dialing_.end();) {
+    Dialing& d = it->second;
+    std::optional<std::string> why = verdict(d.resource.get(), d.peer_key);
+    if (!why) {
+      ++it;
+      continue;
+    }
+    peer_limits_->Release(d.peer_key, PeerLimits::Kind::kTcp);
+    PeerContext who;
+    who.identity.peer_key = d.peer_key;
+    AuditConnection(d.resource->config, who, absl::Now(), 0, 0, false, *why);
+    static_cast<stack::LwipTcpStream*>(d.overlay.get())->Abort();
+    loop_.DeferDelete(std::move(d.overlay));
+    it = dialing_.erase(it);
+    ++closed;
+  }
+  std::vector<std::pair<proxy::Splice*, std::string>> splices;
+  for (auto& [sp, e] : splices_) {
+    if (!e.resource) continue;
+    if (std::optional<std::string> why = verdict(e.resource.get(), e.peer_key)) splices.emplace_back(sp, *why);
+  }
+  for (auto& [sp, why] : splices) {
+    if (splices_.count(sp) == 0) continue;
+    sp->Abort(absl::PermissionDeniedError(why));  // its DoneFn audits, releases and erases it
+    ++closed;
+  }
+  for (auto& [session, holder] : sessions_) {
+    if (std::optional<std::string> why = verdict(holder->resource.get(), session->peer().identity.peer_key)) {
+      session->Revoke(*why);
+      ++closed;
+    }
+  }
+  counters_.revoked += closed;
+  return closed;
+}
+
+void Site::RetireResource(const std::string& name, std::string_view reason, size_t* closed) {
+  auto it = resources_.find(name);
+  if (it == resources_.end()) return;
+  ResourceRef r = it->second;
+  resources_.erase(it);
+  r->retired = true;
+  r->listeners.clear();
+  stack_->Unserve(base::IpPrefix::Make(r->config.address, 32));
+  const std::string why(reason);
+  *closed += CloseIf([&](const ResourceState* res, const std::string&) -> std::optional<std::string> {
+    if (res == r.get()) return why;
+    return std::nullopt;
+  });
+  r->udp.reset();  // ends its UDP sessions, each audited
+  P2P_LOG(kInfo, "site.resource_removed").Kv("name", name).Kv("reason", why);
+}
+
+void Site::Recheck(ApplyResult* result) {
+  std::map<std::string, const http::Identity*, std::less<>> by_key;
+  for (const auto& [peer, id] : identities_) by_key[id.peer_key] = &id;
+  static const http::Identity kNobody;
+  auto identity_of = [&](const std::string& key) -> const http::Identity& {
+    auto it = by_key.find(key);
+    return it == by_key.end() ? kNobody : *it->second;
+  };
+  result->connections_closed += CloseIf([&](const ResourceState* res, const std::string& key) -> std::optional<std::string> {
+    const http::AccessDecision d = http::CheckConnection(res->config.access, identity_of(key));
+    if (d.allowed) return std::nullopt;
+    return absl::StrCat("revoked: ", d.reason);
+  });
+  for (auto& [session, holder] : sessions_) session->UpdateIdentity(identity_of(session->peer().identity.peer_key));
+}
+
+absl::StatusOr<Site::ApplyResult> Site::Apply(const SiteConfig& next) {
+  // Everything that can be refused is checked before anything changes.
+  if (!(next.wireguard.address == node_address_)) {
+    return absl::FailedPreconditionError(absl::StrCat("wireguard.address: the node address cannot change while the site runs (",
+                                                      node_address_.ToString(), " -> ", next.wireguard.address.ToString(),
+                                                      "); restart the site"));
+  }
+  if (crypto::PublicFromPrivate(next.wireguard.private_key) != public_key_) {
+    return absl::FailedPreconditionError("wireguard.private_key: the key cannot change while the site runs; restart the site");
+  }
+  for (const auto& r : next.resources) {
+    if (r.protocol != Protocol::kHttps) continue;
+    auto it = resources_.find(r.name);
+    if (it != resources_.end() && SameShape(it->second->config, r) && SameCertificateSource(it->second->config, r)) {
+      continue;
+    }
+    P2P_RETURN_IF_ERROR(BuildCertificate(r).status());
+  }
+
+  ApplyResult result;
+  P2P_RETURN_IF_ERROR(ApplyPeers(next.peers, &result));
+  std::set<std::string, std::less<>> names;
+  for (const auto& r : next.resources) names.insert(r.name);
+  std::vector<std::string> gone;
+  for (const auto& [name, state] : resources_) {
+    if (names.count(name) == 0) gone.push_back(name);
+  }
+  for (const auto& name : gone) {
+    RetireResource(name, "revoked: resource removed", &result.connections_closed);
+    ++result.resources_removed;
+  }
+  absl::Status first_error;
+  for (const auto& r : next.resources) {
+    auto it = resources_.find(r.name);
+    if (it != resources_.end() && SameShape(it->second->config, r)) {
+      ResourceState& st = *it->second;
+      bool changed = false;
+      if (!(st.config.access == r.access)) {
+        st.config.access = r.access;
+        changed = true;
+      }
+      if (r.protocol == Protocol::kHttps && !SameCertificateSource(st.config, r)) {
+        st.config.certificate_file = r.certificate_file;
+        st.config.key_file = r.key_file;
+        st.config.certificate_pem = r.certificate_pem;
+        st.config.key_pem = r.key_pem;
+        absl::Status loaded = LoadCertificate(*st.https);
+        if (!loaded.ok() && first_error.ok()) first_error = loaded;
+        changed = true;
+      }
+      if (changed) ++result.resources_updated;
+      continue;
+    }
+    if (it != resources_.end()) {
+      RetireResource(r.name, "closed: resource changed", &result.connections_closed);
+      ++result.resources_removed;
+    }
+    absl::Status added = AddResource(r);
+    if (!added.ok()) {
+      // Only lwIP running out of listening PCBs gets here; the rest was checked above.
+      P2P_LOG(kError, "site.apply_failed").Kv("resource", r.name).Kv("error", added.message());
+      if (first_error.ok()) first_error = added;
+      continue;
+    }
+    ++result.resources_added;
+  }
+  Recheck(&result);
+  ++counters_.applied;
+  P2P_LOG(kInfo, "site.applied")
+      .Kv("peers_added", result.peers_added)
+      .Kv("peers_removed", result.peers_removed)
+      .Kv("peers_updated", result.peers_updated)
+      .Kv("resources_added", result.resources_added)
+      .Kv("resources_removed", result.resources_removed)
+      .Kv("resources_updated", result.resources_updated)
+      .Kv("connections_closed", result.connections_closed);
+  if (!first_error.ok()) return first_error;
+  return result;
 }
 
 void Site::QueueInput(base::ByteSpan pkt) {
@@ -237,7 +484,8 @@ PeerContext Site::PeerOf(const base::IpAddress& addr, uint16_t port) const {
   return peer;
 }
 
-void Site::StartSplice(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stream> b, proxy::Splice::DoneFn done) {
+void Site::StartSplice(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stream> b, ResourceRef resource,
+                       std::string peer_key, proxy::Splice::DoneFn done) {
   auto splice = std::make_unique<proxy::Splice>(
       std::move(a), std::move(b),
       [this, done = std::move(done)](proxy::Splice* sp, const proxy::Splice::Stats& st,
@@ -245,12 +493,12 @@ void Site::StartSplice(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stre
         if (done) done(sp, st, status);
         auto sit = splices_.find(sp);
         if (sit != splices_.end()) {
-          loop_.DeferDelete(std::move(sit->second));
+          loop_.DeferDelete(std::move(sit->second.splice));
           splices_.erase(sit);
         }
       });
   proxy::Splice* raw = splice.get();
-  splices_.emplace(raw, std::move(splice));
+  splices_.emplace(raw, SpliceEntry{std::move(splice), std::move(resource), std::move(peer_key)});
   raw->Start();
 }
 
@@ -312,63 +560,48 @@ bool Site::AdmitTcp(const SiteResource& r, std::unique_ptr<net::Stream>& conn, c
   return false;
 }
 
-void Site::OnAcceptHttps(size_t index, HttpsSession::Mode mode, std::unique_ptr<net::Stream> conn,
+void Site::OnAcceptHttps(const ResourceRef& res, HttpsSession::Mode mode, std::unique_ptr<net::Stream> conn,
                          const base::IpAddress& peer, uint16_t peer_port) {
   ++counters_.tcp_accepted;
-  const SiteResource& r = resources_[index];
+  const SiteResource& r = res->config;
   PeerContext who = PeerOf(peer, peer_port);
   if (!Admit(r, conn, who) || !AdmitTcp(r, conn, who)) return;
   std::string key = who.identity.peer_key;
-  auto session = std::make_unique<HttpsSession>(loop_, *https_[index], *audit_, mode, std::move(conn),
-                                                std::move(who), [this, key](HttpsSession* done) {
-                                                  peer_limits_->Release(key, PeerLimits::Kind::kTcp);
-                                                  auto it = sessions_.find(done);
-                                                  if (it == sessions_.end()) return;
-                                                  loop_.DeferDelete(std::move(it->second));
-                                                  sessions_.erase(it);
-                                                });
-  HttpsSession* raw = session.get();
-  sessions_.emplace(raw, std::move(session));
+  auto holder = std::make_unique<SessionHolder>();
+  holder->resource = res;
+  holder->session = std::make_unique<HttpsSession>(loop_, *res->https, *audit_, mode, std::move(conn), std::move(who),
+                                                   [this, key](HttpsSession* done) {
+                                                     peer_limits_->Release(key, PeerLimits::Kind::kTcp);
+                                                     auto it = sessions_.find(done);
+                                                     if (it == sessions_.end()) return;
+                                                     loop_.DeferDelete(std::move(it->second));
+                                                     sessions_.erase(it);
+                                                   });
+  HttpsSession* raw = holder->session.get();
+  sessions_.emplace(raw, std::move(holder));
   raw->Start();
 }
 
 absl::Status Site::LoadCertificate(HttpsResource& h) {
   const SiteResource& r = *h.config;
-  auto read = [&r](const std::string& path, const char* field) -> absl::StatusOr<std::string> {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("resource ", r.name, ": ", field, ": cannot read ", path));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  };
-  P2P_ASSIGN_OR_RETURN(std::string chain, read(r.certificate_file, "certificate_file"));
-  P2P_ASSIGN_OR_RETURN(std::string key, read(r.key_file, "key_file"));
-  auto cert = tls::ServerCertificate::FromPem(chain, key, tls::ServerTlsOptions{});
-  OPENSSL_cleanse(key.data(), key.size());
-  if (!cert.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", r.certificate_file, ": ",
-                                                   cert.status().message()));
-  }
+  P2P_ASSIGN_OR_RETURN(std::shared_ptr<const tls::ServerCertificate> cert, BuildCertificate(r));
   for (const auto& name : r.hostnames) {
-    absl::Status put = h.certs.Put(name, *cert);
+    absl::Status put = h.certs.Put(name, cert);
     if (!put.ok()) return absl::InvalidArgumentError(absl::StrCat("resource ", r.name, ": ", put.message()));
   }
-  if (r.default_certificate) h.certs.SetDefault(*cert);
+  if (r.default_certificate) h.certs.SetDefault(cert);
   return absl::OkStatus();
 }
 
 absl::Status Site::ReloadCertificates() {
   absl::Status first;
-  for (auto& h : https_) {
-    if (!h) continue;
-    absl::Status st = LoadCertificate(*h);
+  for (auto& [name, state] : resources_) {
+    if (!state->https || state->config.certificate_file.empty()) continue;
+    absl::Status st = LoadCertificate(*state->https);
     if (st.ok()) {
-      P2P_LOG(kInfo, "site.certificate_reload").Kv("resource", h->config->name).Kv("result", "ok");
+      P2P_LOG(kInfo, "site.certificate_reload").Kv("resource", name).Kv("result", "ok");
     } else {
-      P2P_LOG(kWarn, "site.certificate_reload").Kv("resource", h->config->name).Kv("result", st.message());
+      P2P_LOG(kWarn, "site.certificate_reload").Kv("resource", name).Kv("result", st.message());
     }
     if (!st.ok() && first.ok()) first = st;
   }
@@ -379,49 +612,51 @@ void Site::SpliceUpgraded(std::unique_ptr<net::Stream> client, std::vector<uint8
                           std::unique_ptr<net::Stream> upstream, std::vector<uint8_t> upstream_pending) {
   if (!client_pending.empty()) upstream->WriteOwned(std::move(client_pending));
   if (!upstream_pending.empty()) client->WriteOwned(std::move(upstream_pending));
-  StartSplice(std::move(client), std::move(upstream), nullptr);
+  StartSplice(std::move(client), std::move(upstream), nullptr, std::string(), nullptr);
 }
 
-void Site::OnAccept(const SiteResource& r, std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
+void Site::OnAccept(const ResourceRef& res, std::unique_ptr<net::Stream> conn, const base::IpAddress& peer,
                     uint16_t peer_port) {
   ++counters_.tcp_accepted;
+  const SiteResource& r = res->config;
   PeerContext who = PeerOf(peer, peer_port);
   if (!Admit(r, conn, who) || !AdmitTcp(r, conn, who)) return;
   // The overlay connection waits, unread (its window closes), while we dial the target.
   const uint64_t id = next_dial_id_++;
-  dialing_.emplace(id, std::move(conn));
+  dialing_.emplace(id, Dialing{std::move(conn), res, who.identity.peer_key});
   const absl::Time started = absl::Now();
   std::weak_ptr<bool> alive = alive_;
-  const SiteResource* res = &r;
   net::TcpStream::Connect(loop_, r.target, [this, alive, id, started, res, who](
                                                absl::StatusOr<std::unique_ptr<net::TcpStream>> target) {
     if (alive.expired()) return;
     auto it = dialing_.find(id);
-    if (it == dialing_.end()) return;
-    std::unique_ptr<net::Stream> overlay = std::move(it->second);
+    if (it == dialing_.end()) return;  // revoked while dialing (CloseIf audited it)
+    std::unique_ptr<net::Stream> overlay = std::move(it->second.overlay);
     dialing_.erase(it);
     if (!target.ok()) {
       peer_limits_->Release(who.identity.peer_key, PeerLimits::Kind::kTcp);
       ++counters_.tcp_target_failed;
       P2P_LOG(kWarn, "site.target_failed")
-          .Kv("resource", res->name)
+          .Kv("resource", res->config.name)
           .Kv("peer", absl::StrCat(who.address, ":", who.port))
           .Kv("error", target.status().message());
-      AuditConnection(*res, who, started, 0, 0, true, absl::StrCat("target: ", target.status().message()));
+      AuditConnection(res->config, who, started, 0, 0, true, absl::StrCat("target: ", target.status().message()));
       overlay->Close();
       return;
     }
     StartSplice(
-        std::move(overlay), std::move(*target),
+        std::move(overlay), std::move(*target), res, who.identity.peer_key,
         [this, started, res, who](proxy::Splice*, const proxy::Splice::Stats& st, const absl::Status& status) {
           peer_limits_->Release(who.identity.peer_key, PeerLimits::Kind::kTcp);
-          AuditConnection(*res, who, started, st.a_to_b, st.b_to_a, true,
+          // A revocation (CloseIf) ends the splice with PermissionDenied: audited as refused.
+          const bool revoked = absl::IsPermissionDenied(status);
+          AuditConnection(res->config, who, started, st.a_to_b, st.b_to_a, !revoked,
                           status.ok() ? std::string() : std::string(status.message()));
           counters_.bytes_to_targets += st.a_to_b;
           counters_.bytes_from_targets += st.b_to_a;
           status.ok() ? ++counters_.tcp_completed : ++counters_.tcp_failed;
           P2P_LOG(kInfo, "site.conn")
-              .Kv("resource", res->name)
+              .Kv("resource", res->config.name)
               .Kv("peer", absl::StrCat(who.address, ":", who.port))
               .Kv("bytes_in", st.a_to_b)
               .Kv("bytes_out", st.b_to_a)

@@ -65,8 +65,13 @@ struct SiteResource {
   http::AccessPolicy access;  // empty: nobody (deny by default)
   // kHttps only:
   std::vector<std::string> hostnames;  // lower-cased; exact or "*.zone"
+  // The certificate comes from files (static mode: certificate_file, key_file, reread on
+  // SIGHUP) or from memory (managed mode: the server pushes certificate_pem and key_pem, which
+  // never touch the disk, invariant I6). Exactly one pair is set.
   std::string certificate_file;
   std::string key_file;
+  std::string certificate_pem;
+  crypto::SecretString key_pem;
   bool default_certificate = false;
   uint16_t redirect_port = 0;  // 0: no plain-HTTP redirect
 };

@@ -1,6 +1,8 @@
 // netstack.cc: NetStack: lwIP's netif, input hook, output batching and timers.
 #include "stack/netstack.h"
 
+#include <algorithm>
+
 #include <atomic>
 #include <cstring>
 
@@ -127,6 +129,13 @@ NetStack::~NetStack() {
 
 void NetStack::Serve(const base::IpPrefix& prefix) {
   if (prefix.address.family == base::IpAddress::kV4) served_.push_back(prefix);
+}
+
+bool NetStack::Unserve(const base::IpPrefix& prefix) {
+  auto it = std::find(served_.begin(), served_.end(), prefix);
+  if (it == served_.end()) return false;
+  served_.erase(it);
+  return true;
 }
 
 bool NetStack::Serves(uint32_t addr) const {

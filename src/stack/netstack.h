@@ -58,6 +58,9 @@ class NetStack {
 
   // Serve makes the stack accept packets for every address in |prefix| (IPv4).
   void Serve(const base::IpPrefix& prefix);
+  // Unserve undoes one Serve of |prefix| (several resources may share an address, each serving
+  // it once); false if it was not served.
+  bool Unserve(const base::IpPrefix& prefix);
 
   // Input hands the stack a batch of IP packets that arrived through the tunnel.
   void Input(absl::Span<const base::ByteSpan> packets);

@@ -33,6 +33,7 @@ class LwipTcpStream final : public net::Stream {
   // callbacks. Used to refuse a peer that may not use the resource. Not from inside the accept
   // callback (lwIP would still hold the pcb): post it to a later turn.
   void Abort();
+  void Reset() override { Abort(); }
 
  private:
   friend struct LwipTcpCallbacks;

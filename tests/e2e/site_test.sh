@@ -11,6 +11,10 @@
 #   bulk        1 GiB through the site keeps its checksum (P2P_E2E_BULK_MB overrides the size)
 #   storm       1,000 concurrent connections with correct bytes; the site's RSS is reported
 #   slowreader  a client that stops reading does not make the site's memory grow
+#   reload      SIGHUP applies an edited config live: a resource added answers, access withdrawn
+#               refuses new connections and closes the open one (audited "revoked"), a resource
+#               removed stops answering, a broken config or a new key is refused whole, and an
+#               unrelated connection open throughout keeps its bytes flowing
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -235,6 +239,81 @@ case "$scenario" in
     grew=$((peak - rss0))
     log "site RSS while a reader stalls on an endless stream: ${rss0} kB -> peak ${peak} kB (+${grew} kB)"
     [ "$grew" -lt $((64 * 1024)) ] || fail "site memory grew by ${grew} kB for one stalled reader"
+    ;;
+  reload)
+    start_targets
+    start_site 51820 ""
+    start_client 51821 198.18.1.2:51820
+    wait_until 20 "tunnel up" in_c ping -c 1 -W 1 100.96.0.10
+    # edit_config PYTHON: change site.json (d is the parsed config) and send SIGHUP; waits until
+    # the site logged the Nth apply (or refusal).
+    edit_config() {
+      python3 - "$E2E_TMP/site.json" "$1" <<'PY'
+import json, sys
+path, code = sys.argv[1], sys.argv[2]
+d = json.load(open(path))
+exec(code)
+json.dump(d, open(path, "w"), indent=1)
+PY
+      kill -HUP "$SITE_PID"
+    }
+    count_events() { grep -c "event=$1" "$E2E_TMP/site.log" || true; }
+    # Two connections held open: echo (untouched by every change) and web (its access goes).
+    : > "$E2E_TMP/echo.in"; : > "$E2E_TMP/web.in"
+    bg "$C" keep_echo python3 "$here/tools/hold_conn.py" 100.96.128.24 7 "$E2E_TMP/echo.in" "$E2E_TMP/echo.out"
+    bg "$C" keep_web python3 "$here/tools/hold_conn.py" 100.96.128.20 80 "$E2E_TMP/web.in" "$E2E_TMP/web.out"
+    echo_line() {  # echo_line WORD: the held echo connection carries WORD there and back
+      echo "$1" >> "$E2E_TMP/echo.in"
+      wait_until 5 "echo of $1 on the connection held open" grep -qx "$1" "$E2E_TMP/echo.out"
+    }
+    printf 'GET / HTTP/1.1\r\nHost: web\r\n\r\n' >> "$E2E_TMP/web.in"
+    wait_until 5 "the held web connection answered" grep -q "site test page" "$E2E_TMP/web.out"
+    echo_line before
+
+    # 1. A resource added: web2 at .28 answers; counted from SIGHUP to the first page.
+    t0=$(date +%s%N)
+    edit_config 'd["resources"].append({"name": "web2", "address": "100.96.128.28", "port": 80, "protocol": "tcp", "target": "198.19.0.2:8080", "access": {"users": ["tester"]}})'
+    wait_until 5 "apply 1" sh -c "[ \$(grep -c event=site.applied '$E2E_TMP/site.log') -ge 1 ]"
+    wait_until 5 "web2 answers" in_c curl -sf --max-time 2 -o /dev/null http://100.96.128.28/
+    t1=$(date +%s%N)
+    log "resource added by SIGHUP answered $(( (t1 - t0) / 1000000 )) ms after the signal"
+    grep 'event=site.applied' "$E2E_TMP/site.log" | tail -n1 | grep -q 'resources_added=1' || fail "apply 1 did not add one resource: $(grep event=site.applied "$E2E_TMP/site.log")"
+    echo_line after-add
+
+    # 2. Access withdrawn from web: a new connection is refused, the open one closed and audited.
+    edit_config 'next(r for r in d["resources"] if r["name"] == "web")["access"] = {"users": ["someone-else"]}'
+    wait_until 5 "apply 2" sh -c "[ \$(grep -c event=site.applied '$E2E_TMP/site.log') -ge 2 ]"
+    grep 'event=site.applied' "$E2E_TMP/site.log" | tail -n1 | grep -q 'connections_closed=1' || fail "apply 2 did not close the held web connection: $(grep event=site.applied "$E2E_TMP/site.log" | tail -n1)"
+    if in_c curl -sf --max-time 3 -o /dev/null http://100.96.128.20/; then fail "web still answered after its access was withdrawn"; fi
+    wait_until 5 "the held web connection reset" grep -qx reset "$E2E_TMP/web.out.status"
+    wait_until 5 "the revocation audited" grep -q '"resource":"web".*"decision":"deny".*revoked' "$E2E_TMP/audit.jsonl"
+    log "access withdrawn: new connections to web refused, the open one closed and audited as revoked"
+    echo_line after-revoke
+
+    # 3. A resource removed: ssh no longer answers.
+    in_c timeout 3 bash -c 'exec 3<>/dev/tcp/100.96.128.21/22' || fail "ssh did not answer before its removal"
+    edit_config 'd["resources"] = [r for r in d["resources"] if r["name"] != "ssh"]'
+    wait_until 5 "apply 3" sh -c "[ \$(grep -c event=site.applied '$E2E_TMP/site.log') -ge 3 ]"
+    if in_c timeout 3 bash -c 'exec 3<>/dev/tcp/100.96.128.21/22' 2>/dev/null; then fail "ssh answered after its resource was removed"; fi
+    log "resource removed: ssh no longer answers"
+
+    # 4. Refused whole: a config that does not parse, and one with another private key.
+    cp "$E2E_TMP/site.json" "$E2E_TMP/site.good.json"
+    printf '{"wireguard": ' > "$E2E_TMP/site.json"; kill -HUP "$SITE_PID"
+    wait_until 5 "broken config refused" sh -c "[ \$(grep -c event=site.reload_refused '$E2E_TMP/site.log') -ge 1 ]"
+    cp "$E2E_TMP/site.good.json" "$E2E_TMP/site.json"
+    edit_config "d['wireguard']['private_key'] = '$(wg genkey)'; d['resources'] = []"
+    wait_until 5 "new key refused" sh -c "[ \$(grep -c event=site.reload_refused '$E2E_TMP/site.log') -ge 2 ]"
+    grep 'event=site.reload_refused' "$E2E_TMP/site.log" | tail -n1 | grep -q 'private_key' || fail "the key change was not refused by name"
+    in_c curl -sf --max-time 3 -o /dev/null http://100.96.128.28/ || fail "web2 stopped answering after a refused reload"
+    [ "$(count_events site.applied)" -eq 3 ] || fail "a refused config was applied"
+    log "a broken config and a key change were refused whole; the running config kept serving"
+
+    # The echo connection was open through all of it and never closed.
+    echo_line the-end
+    [ ! -e "$E2E_TMP/echo.out.status" ] || fail "the held echo connection ended: $(cat "$E2E_TMP/echo.out.status")"
+    grep -q "event=site.conn resource=echo" "$E2E_TMP/site.log" && fail "the held echo connection was closed by a reload"
+    log "the connection held open to echo carried bytes before, between and after every reload"
     ;;
   *) fail "unknown scenario $scenario" ;;
 esac

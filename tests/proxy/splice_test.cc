@@ -136,3 +136,22 @@ TEST_CASE("splice: a reset on one side ends the splice with an error and closes 
   REQUIRE_FALSE(rig.splice_status.ok());
   REQUIRE(rig.loop.RunUntil([&] { return rig.client_sink.ended || !rig.client_sink.error.ok(); }, absl::Seconds(10)));
 }
+
+TEST_CASE("splice: Abort resets the first side, closes the second and reports its reason once") {
+  Rig rig;
+  Send(*rig.client, "hello");
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server_sink.data == "hello"; }, absl::Seconds(10)));
+  rig.splice->Abort(absl::PermissionDeniedError("revoked: test"));
+  // DoneFn ran before Abort returned, with the reason given.
+  REQUIRE(absl::IsPermissionDenied(rig.splice_status));
+  REQUIRE(rig.splice_status.message() == "revoked: test");
+  REQUIRE(rig.stats.a_to_b == 5);
+  // The client (side a's peer) sees a reset, not an orderly end; the server sees the end.
+  REQUIRE(rig.loop.RunUntil([&] { return !rig.client_sink.error.ok(); }, absl::Seconds(10)));
+  REQUIRE_FALSE(rig.client_sink.ended);
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server_sink.ended || !rig.server_sink.error.ok(); }, absl::Seconds(10)));
+  // A second Abort is a no-op.
+  rig.splice_status = absl::UnknownError("untouched");
+  rig.splice->Abort(absl::PermissionDeniedError("again"));
+  REQUIRE(absl::IsUnknown(rig.splice_status));
+}
