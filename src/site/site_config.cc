@@ -21,6 +21,7 @@
 #include "crypto/keys.h"
 #include "crypto/x25519.h"
 #include "site/site_config.pb.h"
+#include "site/site_config_internal.h"
 
 namespace p2proxy::site {
 namespace {
@@ -457,6 +458,8 @@ absl::string_view ProtocolName(Protocol protocol) {
   }
   return "tcp";
 }
+
+absl::StatusOr<SiteConfig> ValidateSiteConfigMessage(const config::SiteConfig& message) { return Validate(message); }
 
 absl::StatusOr<SiteConfig> ParseSiteConfigJson(absl::string_view json) {
   config::SiteConfig message;
