@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
@@ -85,7 +86,82 @@ absl::Status ValidName(const std::string& name, bool* wildcard, std::string_view
   return absl::OkStatus();
 }
 
+// AddCaCertificates adds every PEM certificate of |pem| to |store|; errors name |field|.
+absl::Status AddCaCertificates(std::string_view pem, X509_STORE* store, std::string_view field_view) {
+  const std::string field(field_view);
+  auto bio = ReadOnlyBio(pem);
+  if (!bio) return absl::ResourceExhaustedError(absl::StrCat(field, ": out of memory"));
+  size_t num_certs = 0;
+  for (;;) {
+    bssl::UniquePtr<X509> x(PEM_read_bio_X509(bio.get(), nullptr, NoPassword, nullptr));
+    if (!x) break;
+    if (!X509_STORE_add_cert(store, x.get())) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": certificate ", num_certs, ": ", LastErrorText()));
+    }
+    ++num_certs;
+  }
+  if (!IsEndOfPem()) return absl::InvalidArgumentError(absl::StrCat(field, ": bad PEM: ", LastErrorText()));
+  ERR_clear_error();
+  if (num_certs == 0) return absl::InvalidArgumentError(absl::StrCat(field, ": no PEM certificate found"));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::vector<uint8_t> SpkiSha256(X509* cert) {
+  if (!cert) return {};
+  uint8_t* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return {};
+  }
+  std::vector<uint8_t> out(SHA256_DIGEST_LENGTH);
+  SHA256(der, static_cast<size_t>(len), out.data());
+  OPENSSL_free(der);
+  return out;
+}
+
+absl::Status UseChainAndKey(SSL_CTX* ctx, std::string_view chain_pem, std::string_view key_pem,
+                            std::string_view what_view) {
+  const std::string what(what_view);
+  ERR_clear_error();
+  auto chain_bio = ReadOnlyBio(chain_pem);
+  auto key_bio = ReadOnlyBio(key_pem);
+  if (!chain_bio || !key_bio) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  std::vector<bssl::UniquePtr<X509>> chain;
+  for (;;) {
+    bssl::UniquePtr<X509> x(PEM_read_bio_X509(chain_bio.get(), nullptr, NoPassword, nullptr));
+    if (!x) break;
+    chain.push_back(std::move(x));
+  }
+  if (!IsEndOfPem()) return absl::InvalidArgumentError(absl::StrCat(what, ": certificate: bad PEM: ", LastErrorText()));
+  ERR_clear_error();
+  if (chain.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no PEM certificate found"));
+  bssl::UniquePtr<EVP_PKEY> key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassword, nullptr));
+  if (!key) {
+    const bool none = IsEndOfPem();
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, none ? ": no PEM private key found" : ": key: bad PEM"));
+  }
+  if (X509_check_private_key(chain[0].get(), key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat(what, ": key does not match certificate"));
+  }
+  if (!SSL_CTX_use_certificate(ctx, chain[0].get())) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", LastErrorText()));
+  }
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (!SSL_CTX_add1_chain_cert(ctx, chain[i].get())) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": chain[", i, "]: ", LastErrorText()));
+    }
+  }
+  if (!SSL_CTX_use_PrivateKey(ctx, key.get()) || !SSL_CTX_check_private_key(ctx)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": key: ", LastErrorText()));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::shared_ptr<const ServerCertificate>> ServerCertificate::FromPem(
     std::string_view chain_pem, std::string_view key_pem, const ServerTlsOptions& options) {
@@ -128,9 +204,24 @@ absl::StatusOr<std::shared_ptr<const ServerCertificate>> ServerCertificate::From
 
   cert->ctx_.reset(SSL_CTX_new(TLS_method()));
   SSL_CTX* ctx = cert->ctx_.get();
-  if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+  const uint16_t min_version = options.min_version_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+  if (!ctx || !SSL_CTX_set_min_proto_version(ctx, min_version) ||
       !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
     return absl::InternalError(absl::StrCat("tls: server context: ", LastErrorText()));
+  }
+  cert->client_auth_ = options.client_auth;
+  if (options.client_auth != ClientAuth::kNone) {
+    // The context's own store holds the client CAs; BoringSSL verifies with the "ssl_client"
+    // purpose, so a server-only leaf (EKU serverAuth alone) is refused as a client.
+    if (absl::Status st = AddCaCertificates(options.client_ca_pem, SSL_CTX_get_cert_store(ctx), "client_ca_pem");
+        !st.ok()) {
+      return st;
+    }
+    int mode = SSL_VERIFY_PEER;
+    if (options.client_auth == ClientAuth::kRequired) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+  } else if (!options.client_ca_pem.empty()) {
+    return absl::InvalidArgumentError("client_ca_pem: given, but client_auth is none");
   }
   if (!SSL_CTX_use_certificate(ctx, chain[0].get())) {
     return absl::InvalidArgumentError(absl::StrCat("certificate: ", LastErrorText()));
@@ -151,6 +242,7 @@ absl::StatusOr<std::shared_ptr<const ServerCertificate>> ServerCertificate::From
   cert->leaf_der_.assign(der, der + der_len);
   OPENSSL_free(der);
   cert->dns_names_ = DnsNames(chain[0].get());
+  cert->spki_sha256_ = SpkiSha256(chain[0].get());
   cert->leaf_ = std::move(chain[0]);
   return std::shared_ptr<const ServerCertificate>(std::move(cert));
 }

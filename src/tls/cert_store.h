@@ -16,14 +16,42 @@
 
 namespace p2proxy::tls {
 
+// ClientAuth says whether a server asks the client for a certificate (mutual TLS).
+enum class ClientAuth {
+  kNone,      // no CertificateRequest: the client sends no certificate
+  kOptional,  // asked for; a client may send none, but one it sends must verify
+  kRequired,  // asked for; the handshake fails without one that verifies
+};
+
 // ServerTlsOptions configures the TLS server side of one certificate.
 struct ServerTlsOptions {
   // alpn is the server's ALPN preference, most preferred first. Each name is 1..255 bytes.
   std::vector<std::string> alpn = {"h2", "http/1.1"};
+  // client_auth asks for client certificates, verified against client_ca_pem (one or more PEM
+  // CA certificates, required unless kNone) with the TLS client purpose (a leaf needs
+  // extendedKeyUsage clientAuth, or no EKU at all). A client certificate that does not verify
+  // fails the handshake in both modes. kOptional lets a control-channel node enroll before it
+  // has a certificate; after the handshake TlsStream::PeerCertificateDer is non-empty only if
+  // the client sent a certificate, which then verified.
+  ClientAuth client_auth = ClientAuth::kNone;
+  std::string client_ca_pem;
+  // min_version_tls13 refuses TLS 1.2 (protocol_version alert): the control channel's setting.
+  bool min_version_tls13 = false;
 };
 
+// SpkiSha256 is SHA-256 over the DER SubjectPublicKeyInfo of |cert|: the key pin of the control
+// channel (Enrolled.server_spki_sha256). Empty if |cert| is null or its key cannot be encoded.
+std::vector<uint8_t> SpkiSha256(X509* cert);
+
+// UseChainAndKey installs a PEM chain (leaf first, then intermediates) and its PEM private key
+// in |ctx|, as a TLS client presents them for mutual TLS. Errors start with |what| and name
+// the part ("client certificate: key does not match certificate"); they never hold key bytes.
+absl::Status UseChainAndKey(SSL_CTX* ctx, std::string_view chain_pem, std::string_view key_pem,
+                            std::string_view what);
+
 // ServerCertificate is a certificate chain, its private key and an SSL_CTX made from them:
-// TLS 1.2 and 1.3 only, ALPN chosen from ServerTlsOptions::alpn in the server's order. It never
+// TLS 1.2 and 1.3 only (1.3 only with min_version_tls13), client certificates as
+// ServerTlsOptions::client_auth says, ALPN chosen from ServerTlsOptions::alpn in the server's order. It never
 // changes once built, so any number of connections share it.
 //
 // ALPN: a client that offers no ALPN gets none. A client whose list has nothing in common with
@@ -37,7 +65,8 @@ class ServerCertificate {
  public:
   // FromPem builds a certificate from a PEM chain (leaf first, then intermediates) and a PEM
   // private key. Errors name the problem: "certificate: no PEM certificate found",
-  // "key: no PEM private key found", "key does not match certificate", "alpn: ...".
+  // "key: no PEM private key found", "key does not match certificate", "alpn: ...",
+  // "client_ca_pem: no PEM certificate found".
   static absl::StatusOr<std::shared_ptr<const ServerCertificate>> FromPem(
       std::string_view chain_pem, std::string_view key_pem, const ServerTlsOptions& options = {});
 
@@ -56,6 +85,9 @@ class ServerCertificate {
   // so callers can log them or check that a name they route here is covered.
   const std::vector<std::string>& dns_names() const { return dns_names_; }
   const std::vector<std::string>& alpn() const { return alpn_; }
+  // spki_sha256 is SpkiSha256(leaf()): what a pinning client compares (32 bytes).
+  const std::vector<uint8_t>& spki_sha256() const { return spki_sha256_; }
+  ClientAuth client_auth() const { return client_auth_; }
 
  private:
   ServerCertificate() = default;
@@ -67,6 +99,8 @@ class ServerCertificate {
   std::vector<uint8_t> leaf_der_;
   std::vector<std::string> dns_names_;
   std::vector<std::string> alpn_;
+  std::vector<uint8_t> spki_sha256_;
+  ClientAuth client_auth_ = ClientAuth::kNone;
 };
 
 // CertStore maps server names to certificates. Names are exact ("vault.example.internal") or a

@@ -3,14 +3,19 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/bn.h>
+#include <openssl/mem.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "tls/client_hello.h"
 
 namespace p2proxy::tls {
@@ -101,6 +106,18 @@ long TlsStream::BioCtrl(BIO*, int cmd, long, void*) {
   return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
+int TlsStream::VerifyServer(X509_STORE_CTX* store_ctx, void* arg) {
+  auto* self = static_cast<TlsStream*>(arg);
+  const std::vector<uint8_t> spki = SpkiSha256(X509_STORE_CTX_get0_cert(store_ctx));
+  // Not secret, but compared in constant time anyway: it costs nothing.
+  if (spki.size() != self->pin_.size() || CRYPTO_memcmp(spki.data(), self->pin_.data(), spki.size()) != 0) {
+    self->pin_mismatch_ = true;
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  return self->verify_chain_ ? X509_verify_cert(store_ctx) : 1;
+}
+
 size_t TlsStream::ReadCiphertext(uint8_t* out, size_t len) {
   size_t n = 0;
   if (!in_.empty()) {
@@ -158,12 +175,20 @@ std::unique_ptr<TlsStream> TlsStream::Client(net::Loop& loop, std::unique_ptr<ne
     ERR_clear_error();
     s->client_ctx_.reset(SSL_CTX_new(TLS_method()));
     SSL_CTX* ctx = s->client_ctx_.get();
-    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+    const uint16_t min_version = options.min_version_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, min_version) ||
         !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
       return absl::InternalError("tls: client: cannot make a context");
     }
-    if (!options.insecure_skip_verify) {
-      if (options.server_name.empty()) {
+    const bool pinned = !options.spki_sha256.empty();
+    if (pinned && options.spki_sha256.size() != SHA256_DIGEST_LENGTH) {
+      return absl::InvalidArgumentError(absl::StrCat("tls: client: spki_sha256: ", options.spki_sha256.size(),
+                                                     " bytes; a SHA-256 pin is 32"));
+    }
+    // The chain is checked unless the pin alone authenticates (no CA) or the caller opted out.
+    const bool check_chain = !options.insecure_skip_verify && !(pinned && options.ca_pem.empty());
+    if (check_chain) {
+      if (options.server_name.empty() && !pinned) {
         return absl::InvalidArgumentError("tls: client: server_name is needed to verify the server");
       }
       bssl::UniquePtr<BIO> bio(
@@ -179,9 +204,19 @@ std::unique_ptr<TlsStream> TlsStream::Client(net::Loop& loop, std::unique_ptr<ne
       }
       ERR_clear_error();
       if (num_roots == 0) return absl::InvalidArgumentError("tls: client: ca_pem: no PEM certificate found");
+    }
+    if (pinned) {
+      s->pin_ = options.spki_sha256;
+      s->verify_chain_ = check_chain;
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+      // The context is this stream's own, so |s| is the callback's argument.
+      SSL_CTX_set_cert_verify_callback(ctx, &TlsStream::VerifyServer, s.get());
     } else {
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+      SSL_CTX_set_verify(ctx, check_chain ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    }
+    if (!options.client_chain_pem.empty() || !options.client_key_pem.empty()) {
+      P2P_RETURN_IF_ERROR(UseChainAndKey(ctx, options.client_chain_pem, options.client_key_pem,
+                                         "tls: client: client certificate"));
     }
     s->ssl_.reset(SSL_new(ctx));
     SSL* ssl = s->ssl_.get();
@@ -193,7 +228,7 @@ std::unique_ptr<TlsStream> TlsStream::Client(net::Loop& loop, std::unique_ptr<ne
         !SSL_set_tlsext_host_name(ssl, options.server_name.c_str())) {
       return absl::InvalidArgumentError(absl::StrCat("tls: client: bad server_name '", options.server_name, "'"));
     }
-    if (!options.insecure_skip_verify) {
+    if (check_chain && !options.server_name.empty()) {
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       // BoringSSL matches a wildcard only as a whole leftmost label ("*.example"), never "f*.example".
       const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, options.server_name.c_str())
@@ -310,7 +345,9 @@ bool TlsStream::Process() {
 std::string TlsStream::ErrorReason(int ssl_error) {
   std::string reason;
   const uint32_t e = ERR_peek_error();
-  if (e != 0) {
+  if (pin_mismatch_) {
+    reason = "server key does not match the pinned SHA-256 (spki_sha256)";
+  } else if (e != 0) {
     const char* text = ERR_reason_error_string(e);
     reason = text ? text : absl::StrCat("error ", e);
     const long verify = SSL_get_verify_result(ssl_.get());
@@ -618,6 +655,44 @@ std::vector<uint8_t> TlsStream::PeerCertificateDer() const {
   if (len <= 0) return {};
   std::vector<uint8_t> out(der, der + len);
   OPENSSL_free(der);
+  return out;
+}
+
+std::string TlsStream::PeerCommonName() const {
+  if (!ssl_) return {};
+  bssl::UniquePtr<X509> peer(SSL_get_peer_certificate(ssl_.get()));
+  if (!peer) return {};
+  X509_NAME* subject = X509_get_subject_name(peer.get());
+  const int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (i < 0) return {};
+  uint8_t* utf8 = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)));
+  if (len < 0) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string out(reinterpret_cast<const char*>(utf8), static_cast<size_t>(len));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+std::string TlsStream::PeerSerialHex() const {
+  if (!ssl_) return {};
+  bssl::UniquePtr<X509> peer(SSL_get_peer_certificate(ssl_.get()));
+  if (!peer) return {};
+  bssl::UniquePtr<BIGNUM> bn(ASN1_INTEGER_to_BN(X509_get_serialNumber(peer.get()), nullptr));
+  if (!bn) {
+    ERR_clear_error();
+    return {};
+  }
+  char* hex = BN_bn2hex(bn.get());
+  if (!hex) return {};
+  std::string out = absl::AsciiStrToLower(hex);
+  OPENSSL_free(hex);
+  // BN_bn2hex prints whole bytes ("0f"); the documented form has no leading zeros.
+  const size_t sign = out.empty() || out[0] != '-' ? 0 : 1;
+  const size_t first = out.find_first_not_of('0', sign);
+  out.erase(sign, first == std::string::npos ? out.size() - sign - 1 : first - sign);
   return out;
 }
 

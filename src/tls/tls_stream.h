@@ -22,14 +22,38 @@
 namespace p2proxy::tls {
 
 // ClientTlsOptions configures TlsStream::Client.
+//
+// How the server is authenticated:
+// - ca_pem, no pin: the chain must verify against ca_pem and name server_name (the web way).
+// - spki_sha256 alone (ca_pem empty): the server's leaf key must hash to the pin; no chain or
+//   name check, since the pin names the one key we accept (how a node enrolls: the pin comes
+//   from the enrollment token). server_name is then only sent as SNI, and may be empty.
+// - spki_sha256 and ca_pem: both the pin and the chain; the name is checked only if
+//   server_name is set (the control channel after enrollment: the CA from Enrolled, the pin
+//   as well, so a certificate the CA issued to another name or node cannot pass for the
+//   server, and a renewed server certificate with the same key still does).
+// - insecure_skip_verify: nothing but the pin, if one is set.
 struct ClientTlsOptions {
   // server_name is sent as SNI (unless it is an IP literal) and checked against the server's
-  // certificate (dNSName, or iPAddress for a literal). Required unless insecure_skip_verify.
+  // certificate (dNSName, or iPAddress for a literal). Required when ca_pem is the only
+  // authentication (no pin, not insecure_skip_verify).
   std::string server_name;
   // alpn lists the protocols to offer, most preferred first; empty offers none.
   std::vector<std::string> alpn;
-  // ca_pem holds the trusted root certificate(s), PEM. Required unless insecure_skip_verify.
+  // ca_pem holds the trusted root certificate(s), PEM. Required unless spki_sha256 is set or
+  // insecure_skip_verify.
   std::string ca_pem;
+  // spki_sha256 pins the server's key: SHA-256 of its leaf's DER SubjectPublicKeyInfo
+  // (tls::SpkiSha256), 32 bytes; empty for no pin. A mismatch fails the handshake with
+  // "tls: handshake: server key does not match the pinned SHA-256".
+  std::vector<uint8_t> spki_sha256;
+  // client_chain_pem, client_key_pem: a certificate chain (leaf first) and its private key to
+  // present when the server asks (mutual TLS). Both or neither. The key is a secret: it is
+  // never put into an error.
+  std::string client_chain_pem;
+  std::string client_key_pem;
+  // min_version_tls13 refuses a server that offers only TLS 1.2.
+  bool min_version_tls13 = false;
   // insecure_skip_verify accepts any certificate: tests and explicit opt-in only.
   bool insecure_skip_verify = false;
 };
@@ -79,8 +103,14 @@ class TlsStream final : public net::Stream, private net::StreamHandler {
   std::string_view alpn() const;
   std::string_view sni() const;
   std::string_view version() const;
-  // PeerCertificateDer is the peer's leaf certificate in DER, empty if it sent none.
+  // PeerCertificateDer is the peer's leaf certificate in DER, empty if it sent none. On a
+  // server with client_auth (ServerTlsOptions), a certificate here has been verified.
   std::vector<uint8_t> PeerCertificateDer() const;
+  // PeerCommonName is the peer leaf's subject commonName (UTF-8), empty if no certificate or
+  // no CN. PeerSerialHex is its serial number in lower-case hex without leading zeros ("1f"),
+  // "-" first if negative; empty if no certificate.
+  std::string PeerCommonName() const;
+  std::string PeerSerialHex() const;
 
   // net::Stream. WriteQueueSize counts plaintext waiting for the handshake plus the lower
   // stream's queue of ciphertext, so a writer's backpressure reaches the socket. Shutdown sends
@@ -153,6 +183,9 @@ class TlsStream final : public net::Stream, private net::StreamHandler {
   static int BioRead(BIO* bio, char* out, int len);
   static int BioWrite(BIO* bio, const char* in, int len);
   static long BioCtrl(BIO* bio, int cmd, long num, void* ptr);
+  // VerifyServer replaces X509_verify_cert on a client with a pin: the pin, then the chain if
+  // verify_chain_.
+  static int VerifyServer(X509_STORE_CTX* store_ctx, void* arg);
   size_t ReadCiphertext(uint8_t* out, size_t len);
 
   net::Loop& loop_;
@@ -162,6 +195,9 @@ class TlsStream final : public net::Stream, private net::StreamHandler {
   bssl::UniquePtr<SSL> ssl_;
   absl::Status setup_error_;  // a bad ClientTlsOptions, reported by Handshake()
   std::string server_name_;   // client: the configured name
+  std::vector<uint8_t> pin_;  // client: the pinned SPKI SHA-256, or empty
+  bool verify_chain_ = false;  // client with a pin: also verify the chain against ca_pem
+  bool pin_mismatch_ = false;  // the handshake failed on the pin
   HandshakeCallback handshake_done_;
   net::StreamHandler* handler_ = nullptr;
   Phase phase_ = Phase::kIdle;

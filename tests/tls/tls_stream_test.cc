@@ -5,6 +5,7 @@
 #include "tls/tls_stream.h"
 
 #include <catch2/catch.hpp>
+#include <openssl/err.h>
 #include <openssl/sha.h>
 
 #include <functional>
@@ -792,4 +793,300 @@ TEST_CASE("TLS stream: over any Stream: one lower write per Write, records of at
   REQUIRE(loop.RunUntil([&] { return server_rec.ended || !server_rec.error.ok(); }, kLimit));
   CHECK_FALSE(server_rec.ended);
   CHECK(absl::IsDataLoss(server_rec.error));
+}
+
+// Mutual TLS, key pins and the TLS 1.3 minimum (the control channel's settings).
+namespace {
+
+using tls::testing::AddExtension;
+using tls::testing::CertPem;
+using tls::testing::KeyPem;
+using tls::testing::NewP256Key;
+
+// Issuer is a CA that issues server certificates (EKU serverAuth) and client certificates
+// (EKU clientAuth, the subject CN a node id) with chosen serial numbers.
+struct Issuer {
+  explicit Issuer(const std::string& cn)
+      : key(NewP256Key()), cert(tls::testing::MakeCert(cn, key.get(), nullptr, nullptr, true, {}, 1)) {}
+  std::string cert_pem() const { return CertPem(cert.get()); }
+  TestLeaf ServerLeaf(const std::vector<std::string>& names) {
+    bssl::UniquePtr<EVP_PKEY> k = NewP256Key();
+    auto leaf = tls::testing::MakeCert(names[0], k.get(), cert.get(), key.get(), false, names, ++serial);
+    return TestLeaf{CertPem(leaf.get()), KeyPem(k.get())};
+  }
+  TestLeaf ClientLeaf(const std::string& cn, long serial_number) {
+    bssl::UniquePtr<EVP_PKEY> k = NewP256Key();
+    bssl::UniquePtr<X509> leaf(X509_new());
+    REQUIRE(X509_set_version(leaf.get(), X509_VERSION_3));
+    REQUIRE(ASN1_INTEGER_set(X509_get_serialNumber(leaf.get()), serial_number));
+    REQUIRE(X509_gmtime_adj(X509_getm_notBefore(leaf.get()), -3600));
+    REQUIRE(X509_gmtime_adj(X509_getm_notAfter(leaf.get()), 86400));
+    REQUIRE(X509_NAME_add_entry_by_txt(X509_get_subject_name(leaf.get()), "CN", MBSTRING_ASC,
+                                       reinterpret_cast<const uint8_t*>(cn.c_str()), -1, -1, 0));
+    REQUIRE(X509_set_issuer_name(leaf.get(), X509_get_subject_name(cert.get())));
+    REQUIRE(X509_set_pubkey(leaf.get(), k.get()));
+    AddExtension(leaf.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+    AddExtension(leaf.get(), cert.get(), NID_ext_key_usage, "clientAuth");
+    REQUIRE(X509_sign(leaf.get(), key.get(), EVP_sha256()));
+    return TestLeaf{CertPem(leaf.get()), KeyPem(k.get())};
+  }
+  bssl::UniquePtr<EVP_PKEY> key;
+  bssl::UniquePtr<X509> cert;
+  long serial = 1;
+};
+
+// Pair is both ends of one TLS connection over a MemoryPipe.
+struct Pair {
+  std::unique_ptr<TlsStream> client, server;
+  absl::Status client_hs = absl::UnknownError("pending"), server_hs = absl::UnknownError("pending");
+  Recorder client_rec, server_rec;
+};
+
+// RunPair runs the handshake. When both ends succeed, the client sends "hello" and the server
+// must receive it. When only the client succeeded (TLS 1.3: the client is done before the
+// server has checked its certificate), it waits for the server's alert to reach the client.
+std::unique_ptr<Pair> RunPair(net::Loop& loop, const ClientTlsOptions& options,
+                              std::shared_ptr<const ServerCertificate> cert) {
+  auto p = std::make_unique<Pair>();
+  std::shared_ptr<MemoryPipe> pipe;
+  auto [a, b] = MemoryPipe::Make(loop, &pipe);
+  p->client = TlsStream::Client(loop, std::move(a), options);
+  p->server = TlsStream::Server(loop, std::move(b), std::move(cert));
+  Pair* raw = p.get();
+  p->client->Handshake([raw](const absl::Status& st) {
+    raw->client_hs = st;
+    if (st.ok()) raw->client->SetHandler(&raw->client_rec);
+  });
+  p->server->Handshake([raw](const absl::Status& st) {
+    raw->server_hs = st;
+    if (st.ok()) raw->server->SetHandler(&raw->server_rec);
+  });
+  REQUIRE(loop.RunUntil([&] { return !absl::IsUnknown(p->client_hs) && !absl::IsUnknown(p->server_hs); }, kLimit));
+  if (p->client_hs.ok() && p->server_hs.ok()) {
+    p->server_rec.keep = true;
+    p->client->Write(Span("hello"));
+    REQUIRE(loop.RunUntil([&] { return p->server_rec.text == "hello"; }, kLimit));
+  } else if (p->client_hs.ok()) {
+    REQUIRE(loop.RunUntil([&] { return !p->client_rec.error.ok() || p->client_rec.ended; }, kLimit));
+  }
+  return p;
+}
+
+std::shared_ptr<const ServerCertificate> MakeServerCert(const TestLeaf& leaf, const tls::ServerTlsOptions& o) {
+  auto cert = ServerCertificate::FromPem(leaf.chain_pem, leaf.key_pem, o);
+  INFO(cert.status().message());
+  REQUIRE(cert.ok());
+  return *cert;
+}
+
+tls::ServerTlsOptions ControlServerOptions(tls::ClientAuth mode, const std::string& client_ca) {
+  tls::ServerTlsOptions o;
+  o.alpn = {"p2proxy-ctl/1"};
+  o.client_auth = mode;
+  o.client_ca_pem = client_ca;
+  o.min_version_tls13 = true;
+  return o;
+}
+
+// RawTls12ClientAgainst runs a plain BoringSSL client limited to TLS 1.2 against |cert|'s
+// context over a BIO pair and returns "ok" or the server's error reason.
+std::string RawTls12ClientAgainst(const ServerCertificate& cert) {
+  bssl::UniquePtr<SSL_CTX> cctx(SSL_CTX_new(TLS_method()));
+  REQUIRE(SSL_CTX_set_max_proto_version(cctx.get(), TLS1_2_VERSION));
+  SSL_CTX_set_verify(cctx.get(), SSL_VERIFY_NONE, nullptr);
+  bssl::UniquePtr<SSL> c(SSL_new(cctx.get())), s(SSL_new(cert.ctx()));
+  BIO *bc = nullptr, *bs = nullptr;
+  REQUIRE(BIO_new_bio_pair(&bc, 0, &bs, 0));
+  SSL_set_bio(c.get(), bc, bc);
+  SSL_set_bio(s.get(), bs, bs);
+  SSL_set_connect_state(c.get());
+  SSL_set_accept_state(s.get());
+  for (int i = 0; i < 10; ++i) {
+    const int rc = SSL_do_handshake(c.get());
+    ERR_clear_error();
+    const int rs = SSL_do_handshake(s.get());
+    if (rs != 1 && SSL_get_error(s.get(), rs) != SSL_ERROR_WANT_READ) {
+      const char* reason = ERR_reason_error_string(ERR_peek_error());
+      ERR_clear_error();
+      return reason ? reason : "error";
+    }
+    if (rc == 1 && rs == 1) return "ok";
+  }
+  return "stuck";
+}
+
+}  // namespace
+
+TEST_CASE("TLS stream: a pinned server key is accepted alone or with the CA, and a mismatch fails") {
+  net::Loop loop;
+  Issuer ca("pin CA");
+  auto cert = MakeServerCert(ca.ServerLeaf({"ctl.example.internal"}), tls::ServerTlsOptions{});
+  REQUIRE(cert->spki_sha256().size() == 32);
+  CHECK(cert->spki_sha256() == tls::SpkiSha256(cert->leaf()));
+
+  // The pin alone: no CA, no server name (how a node enrolls).
+  ClientTlsOptions pin_only;
+  pin_only.spki_sha256 = cert->spki_sha256();
+  auto p = RunPair(loop, pin_only, cert);
+  CHECK(p->client_hs.ok());
+  CHECK(p->server_hs.ok());
+
+  // Pin and CA: the chain must verify as well; the name is checked only when set.
+  ClientTlsOptions both = pin_only;
+  both.ca_pem = ca.cert_pem();
+  CHECK(RunPair(loop, both, cert)->client_hs.ok());
+  both.server_name = "ctl.example.internal";
+  CHECK(RunPair(loop, both, cert)->client_hs.ok());
+  both.server_name = "other.example.internal";
+  p = RunPair(loop, both, cert);
+  CHECK_FALSE(p->client_hs.ok());
+  CHECK(p->client_hs.message().find("CERTIFICATE_VERIFY_FAILED") != std::string_view::npos);
+  Issuer other("other CA");
+  both.server_name = "";
+  both.ca_pem = other.cert_pem();  // the right key, but the chain is from another CA
+  CHECK_FALSE(RunPair(loop, both, cert)->client_hs.ok());
+
+  // A different key under the same CA and name: the pin refuses it, with or without the CA.
+  auto impostor = MakeServerCert(ca.ServerLeaf({"ctl.example.internal"}), tls::ServerTlsOptions{});
+  for (const bool with_ca : {false, true}) {
+    INFO(with_ca);
+    ClientTlsOptions o = pin_only;
+    if (with_ca) o.ca_pem = ca.cert_pem();
+    p = RunPair(loop, o, impostor);
+    INFO(p->client_hs.message());
+    REQUIRE_FALSE(p->client_hs.ok());
+    CHECK(p->client_hs.message() ==
+          "tls: handshake: server key does not match the pinned SHA-256 (spki_sha256)");
+    CHECK_FALSE(p->server_hs.ok());
+  }
+
+  // A pin of the wrong length is a setup error.
+  ClientTlsOptions short_pin;
+  short_pin.spki_sha256 = std::vector<uint8_t>(31, 1);
+  p = RunPair(loop, short_pin, cert);
+  CHECK(p->client_hs.message() == "tls: client: spki_sha256: 31 bytes; a SHA-256 pin is 32");
+}
+
+TEST_CASE("TLS stream: a required client certificate: granted from the CA, refused when missing or foreign") {
+  net::Loop loop;
+  Issuer ca("node CA");
+  Issuer foreign("foreign CA");
+  auto cert = MakeServerCert(ca.ServerLeaf({"ctl.example.internal"}),
+                             ControlServerOptions(tls::ClientAuth::kRequired, ca.cert_pem()));
+  CHECK(cert->client_auth() == tls::ClientAuth::kRequired);
+  ClientTlsOptions o;
+  o.spki_sha256 = cert->spki_sha256();
+  o.alpn = {"p2proxy-ctl/1"};
+  o.min_version_tls13 = true;
+
+  // Granted: the server sees the verified node id and serial.
+  const TestLeaf node = ca.ClientLeaf("s-1", 0x1234abcd);
+  ClientTlsOptions with_cert = o;
+  with_cert.client_chain_pem = node.chain_pem;
+  with_cert.client_key_pem = node.key_pem;
+  auto p = RunPair(loop, with_cert, cert);
+  REQUIRE(p->server_hs.ok());
+  CHECK(p->client->alpn() == "p2proxy-ctl/1");
+  CHECK(p->server->version() == "TLSv1.3");
+  CHECK_FALSE(p->server->PeerCertificateDer().empty());
+  CHECK(p->server->PeerCommonName() == "s-1");
+  CHECK(p->server->PeerSerialHex() == "1234abcd");
+  CHECK(p->client->PeerCommonName() == "ctl.example.internal");
+
+  // Missing: the server refuses; the client hears it as an alert.
+  p = RunPair(loop, o, cert);
+  INFO(p->server_hs.message());
+  CHECK_FALSE(p->server_hs.ok());
+  CHECK(p->server_hs.message().find("PEER_DID_NOT_RETURN_A_CERTIFICATE") != std::string_view::npos);
+  CHECK((!p->client_hs.ok() || !p->client_rec.error.ok()));
+  CHECK(p->server_rec.bytes == 0);
+
+  // From another CA: refused.
+  const TestLeaf stranger = foreign.ClientLeaf("s-1", 7);
+  ClientTlsOptions foreign_cert = o;
+  foreign_cert.client_chain_pem = stranger.chain_pem;
+  foreign_cert.client_key_pem = stranger.key_pem;
+  p = RunPair(loop, foreign_cert, cert);
+  INFO(p->server_hs.message());
+  CHECK_FALSE(p->server_hs.ok());
+  CHECK(p->server_hs.message().find("CERTIFICATE_VERIFY_FAILED") != std::string_view::npos);
+  CHECK((!p->client_hs.ok() || !p->client_rec.error.ok()));
+
+  // A server certificate of the right CA is no client certificate (EKU serverAuth only).
+  const TestLeaf server_leaf = ca.ServerLeaf({"s-1"});
+  ClientTlsOptions wrong_purpose = o;
+  wrong_purpose.client_chain_pem = server_leaf.chain_pem;
+  wrong_purpose.client_key_pem = server_leaf.key_pem;
+  CHECK_FALSE(RunPair(loop, wrong_purpose, cert)->server_hs.ok());
+}
+
+TEST_CASE("TLS stream: an optional client certificate: none is fine, a foreign one is refused") {
+  net::Loop loop;
+  Issuer ca("node CA");
+  Issuer foreign("foreign CA");
+  auto cert = MakeServerCert(ca.ServerLeaf({"ctl.example.internal"}),
+                             ControlServerOptions(tls::ClientAuth::kOptional, ca.cert_pem()));
+  ClientTlsOptions o;
+  o.spki_sha256 = cert->spki_sha256();
+  o.min_version_tls13 = true;
+
+  auto p = RunPair(loop, o, cert);  // enrollment: no certificate yet
+  REQUIRE(p->server_hs.ok());
+  CHECK(p->server->PeerCertificateDer().empty());
+  CHECK(p->server->PeerCommonName().empty());
+  CHECK(p->server->PeerSerialHex().empty());
+
+  const TestLeaf node = ca.ClientLeaf("c-7", 0x0f);
+  o.client_chain_pem = node.chain_pem;
+  o.client_key_pem = node.key_pem;
+  p = RunPair(loop, o, cert);
+  REQUIRE(p->server_hs.ok());
+  CHECK(p->server->PeerCommonName() == "c-7");
+  CHECK(p->server->PeerSerialHex() == "f");
+
+  const TestLeaf stranger = foreign.ClientLeaf("c-7", 9);
+  o.client_chain_pem = stranger.chain_pem;
+  o.client_key_pem = stranger.key_pem;
+  p = RunPair(loop, o, cert);
+  CHECK_FALSE(p->server_hs.ok());
+  CHECK(p->server_rec.bytes == 0);
+
+  // Options that cannot work are errors, not silent downgrades.
+  auto bad = ServerCertificate::FromPem(node.chain_pem, node.key_pem,
+                                        ControlServerOptions(tls::ClientAuth::kOptional, ""));
+  CHECK(bad.status().message() == "client_ca_pem: no PEM certificate found");
+  ClientTlsOptions half;
+  half.spki_sha256 = cert->spki_sha256();
+  half.client_chain_pem = node.chain_pem;  // no key
+  p = RunPair(loop, half, cert);
+  CHECK(p->client_hs.message() == "tls: client: client certificate: no PEM private key found");
+  ClientTlsOptions mismatched = half;
+  mismatched.client_key_pem = stranger.key_pem;
+  p = RunPair(loop, mismatched, cert);
+  CHECK(p->client_hs.message() == "tls: client: client certificate: key does not match certificate");
+}
+
+TEST_CASE("TLS stream: with the TLS 1.3 minimum a TLS 1.2-only peer is refused, on either side") {
+  net::Loop loop;
+  Issuer ca("v CA");
+  const TestLeaf leaf = ca.ServerLeaf({"ctl.example.internal"});
+
+  // Client side: a server that speaks at most TLS 1.2 (its context, made for this test only).
+  auto old_server = MakeServerCert(leaf, tls::ServerTlsOptions{});
+  REQUIRE(SSL_CTX_set_max_proto_version(old_server->ctx(), TLS1_2_VERSION));
+  ClientTlsOptions o;
+  o.spki_sha256 = old_server->spki_sha256();
+  auto p = RunPair(loop, o, old_server);
+  CHECK(p->client_hs.ok());  // without the minimum, TLS 1.2 is fine
+  CHECK(p->client->version() == "TLSv1.2");
+  o.min_version_tls13 = true;
+  p = RunPair(loop, o, old_server);
+  INFO(p->client_hs.message());
+  CHECK_FALSE(p->client_hs.ok());
+  CHECK(p->client_hs.message().find("PROTOCOL") != std::string_view::npos);
+
+  // Server side: a TLS 1.2-only client.
+  auto modern = MakeServerCert(leaf, ControlServerOptions(tls::ClientAuth::kNone, ""));
+  CHECK(RawTls12ClientAgainst(*modern) == "UNSUPPORTED_PROTOCOL");
+  CHECK(RawTls12ClientAgainst(*MakeServerCert(leaf, tls::ServerTlsOptions{})) == "ok");
 }
