@@ -376,14 +376,10 @@ void NodeAgent::Dial() {
     wire::Frame hello;
     hello.mutable_hello()->set_node_id(enrolled_.node_id());
     hello.mutable_hello()->set_last_snapshot_version(applied_version_);
-    if (absl::Status st = conn_->Send(hello); !st.ok()) return;  // OnClosed follows
-    ++counters_.sessions;
-    session_up_ = true;
+    (void)conn_->Send(hello);  // on failure OnClosed follows
     session_started_ = absl::Now();
-    P2P_LOG(kInfo, "node.control_connected").Kv("server", options_.server).Kv("node", enrolled_.node_id());
-    if (!endpoints_.empty()) ReportEndpoints(endpoints_);
-    sent_up_to_ = 0;
-    SendSpool();
+    // The session counts as up once the server answers (it sends the snapshot after every
+    // Hello): a server that refuses the certificate closes instead.
   });
 }
 
@@ -404,6 +400,14 @@ void NodeAgent::OnSessionClosed(const absl::Status& reason) {
 }
 
 void NodeAgent::OnSessionFrame(wire::Frame frame) {
+  if (!session_up_ && !frame.has_error()) {
+    session_up_ = true;
+    ++counters_.sessions;
+    P2P_LOG(kInfo, "node.control_connected").Kv("server", options_.server).Kv("node", enrolled_.node_id());
+    if (!endpoints_.empty()) ReportEndpoints(endpoints_);
+    sent_up_to_ = 0;
+    SendSpool();
+  }
   if (frame.has_snapshot()) {
     OnSnapshot(frame.snapshot());
   } else if (frame.has_ack() && frame.ack().what_case() == wire::Ack::kAuditBatch) {

@@ -1,0 +1,303 @@
+// The control plane end to end in one process, over real TLS on loopback: a Server with its
+// state dir and store, and NodeAgents as a site and a device would run them. Enrollment with
+// good and bad tokens, snapshots pushed on change and acked, a revoked node refused, audit
+// batches stored once, and a node that rides out a server restart.
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/clock.h"
+#include "control/node_agent.h"
+#include "net/loop.h"
+#include "server/server.h"
+
+namespace {
+
+using namespace p2proxy;
+namespace wire = p2proxy::control::wire;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "control_plane_test.XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void Ok(const absl::Status& s) {
+  INFO(s.message());
+  REQUIRE(s.ok());
+}
+
+struct Rig {
+  TempDir dir;
+  net::Loop loop;
+  server::ServerConfig config;
+  std::unique_ptr<server::Server> server;
+  uint16_t port = 0;
+
+  Rig() {
+    config.state_dir = dir.File("server");
+    config.listen = *base::SocketAddress::Parse("127.0.0.1:0");
+    config.public_address = "127.0.0.1:443";  // the certificate's name; nodes dial `address()`
+    config.wireguard_endpoint = "127.0.0.1:51820";
+    auto init = server::Server::Init(config, absl::Now());
+    INFO(init.status().message());
+    REQUIRE(init.ok());
+    StartServer();
+  }
+
+  void StartServer() {
+    if (port != 0) config.listen = *base::SocketAddress::Parse(absl::StrCat("127.0.0.1:", port));
+    auto s = server::Server::Start(loop, base::RealClock::Get(), config);
+    INFO(s.status().message());
+    REQUIRE(s.ok());
+    server = std::move(*s);
+    port = server->control_address().port();
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port); }
+
+  // Token makes an enrollment token as `admin token create` does.
+  std::string Token(wire::NodeKind kind, const std::string& bound_to, absl::Duration ttl = absl::Hours(1)) {
+    static int n = 0;
+    std::string secret(32, static_cast<char>(++n));
+    const std::string token = absl::StrCat("p2p1_", absl::BytesToHexString(secret), "_", server->pin_hex());
+    server::TokenRecord t;
+    t.token_hash = server::HashToken(token);
+    t.kind = kind;
+    t.bound_to = bound_to;
+    t.created = absl::Now() - absl::Minutes(1);
+    t.expires = t.created + ttl;
+    Ok(server->store().CreateToken(t));
+    return token;
+  }
+
+  absl::StatusOr<std::unique_ptr<control::NodeAgent>> Open(const std::string& state, wire::NodeKind kind,
+                                                          const std::string& token, const std::string& name = "") {
+    control::NodeAgentOptions o;
+    o.state_dir = dir.File(state);
+    o.kind = kind;
+    o.server = address();
+    o.token = token;
+    o.requested_name = name;
+    o.backoff.initial = absl::Milliseconds(50);
+    o.backoff.max = absl::Milliseconds(200);
+    o.audit_flush = absl::Milliseconds(20);
+    absl::StatusOr<std::unique_ptr<control::NodeAgent>> result = absl::UnknownError("no answer");
+    bool done = false;
+    control::NodeAgent::Open(loop, std::move(o), [&](absl::StatusOr<std::unique_ptr<control::NodeAgent>> r) {
+      result = std::move(r);
+      done = true;
+    });
+    REQUIRE(loop.RunUntil([&] { return done; }, absl::Seconds(20)));
+    return result;
+  }
+
+  std::unique_ptr<control::NodeAgent> OpenOk(const std::string& state, wire::NodeKind kind, const std::string& token,
+                                             const std::string& name = "") {
+    auto a = Open(state, kind, token, name);
+    INFO(a.status().message());
+    REQUIRE(a.ok());
+    return std::move(*a);
+  }
+
+  size_t NodeCount(wire::NodeKind kind) {
+    auto nodes = server->store().ListNodes(kind);
+    REQUIRE(nodes.ok());
+    return nodes->size();
+  }
+};
+
+wire::Resource Resource(const std::string& name, const std::string& site_id, uint32_t port) {
+  wire::Resource r;
+  r.set_name(name);
+  r.set_kind(wire::RESOURCE_KIND_TCP);
+  r.set_port(port);
+  r.add_domains(name + ".example.internal");
+  wire::Target* t = r.add_targets();
+  t->set_site_id(site_id);
+  t->set_address("10.0.0.7:22");
+  r.mutable_access()->add_users("alice");
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("control plane: a site enrolls, gets its snapshot, and each change reaches it and is acked") {
+  Rig rig;
+  const std::string token = rig.Token(wire::NODE_KIND_SITE, "s1");
+  auto site = rig.OpenOk("site", wire::NODE_KIND_SITE, token);
+  REQUIRE(site->enrolled().name() == "s1");
+  REQUIRE(absl::StartsWith(site->enrolled().node_id(), "s-"));
+  REQUIRE(rig.NodeCount(wire::NODE_KIND_SITE) == 1);
+  // The state dir holds the keys, 0600, in a 0700 directory.
+  struct stat st;
+  REQUIRE(::stat(rig.dir.File("site").c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 0777) == 0700);
+  for (const char* f : {"wireguard.key", "tls.key", "enrolled.pb"}) {
+    REQUIRE(::stat(rig.dir.File(absl::StrCat("site/", f)).c_str(), &st) == 0);
+    REQUIRE((st.st_mode & 0777) == 0600);
+  }
+
+  std::vector<wire::Snapshot> applied;
+  site->Run([&](const wire::Snapshot& s) {
+    applied.push_back(s);
+    return absl::OkStatus();
+  });
+  REQUIRE(rig.loop.RunUntil([&] { return !applied.empty(); }, absl::Seconds(10)));
+  REQUIRE(applied.back().has_site());
+  REQUIRE(applied.back().resources_size() == 0);
+
+  Ok(rig.server->store().AddUser("alice", absl::Now()).status());
+  Ok(rig.server->store().AddResource(Resource("ssh", site->enrolled().node_id(), 22)).status());
+  rig.server->Changed();
+  REQUIRE(rig.loop.RunUntil([&] { return !applied.empty() && applied.back().resources_size() == 1; }, absl::Seconds(10)));
+  const uint64_t version = applied.back().version();
+  REQUIRE(version == rig.server->store().CurrentVersion());
+  // The server learns the node applied it.
+  REQUIRE(rig.loop.RunUntil([&] {
+    for (const auto& n : rig.server->LiveStatus()) {
+      if (n.node_id == site->enrolled().node_id() && n.connected && n.acked_version == version) return true;
+    }
+    return false;
+  }, absl::Seconds(10)));
+  // A removal reaches it too.
+  Ok(rig.server->store().RemoveResource("ssh"));
+  rig.server->Changed();
+  REQUIRE(rig.loop.RunUntil([&] { return applied.back().resources_size() == 0; }, absl::Seconds(10)));
+}
+
+TEST_CASE("control plane: used, unknown, expired and other-kind tokens are refused and create nothing") {
+  Rig rig;
+  const std::string token = rig.Token(wire::NODE_KIND_SITE, "s1");
+  rig.OpenOk("first", wire::NODE_KIND_SITE, token);
+  REQUIRE(rig.NodeCount(wire::NODE_KIND_SITE) == 1);
+
+  auto used = rig.Open("second", wire::NODE_KIND_SITE, token);
+  REQUIRE_FALSE(used.ok());
+  REQUIRE(absl::StrContains(used.status().message(), "used"));
+
+  const std::string unknown = absl::StrCat("p2p1_", std::string(64, 'a'), "_", rig.server->pin_hex());
+  auto refused = rig.Open("third", wire::NODE_KIND_SITE, unknown);
+  REQUIRE_FALSE(refused.ok());
+  REQUIRE(absl::StrContains(refused.status().message(), "refused by the server"));
+
+  Ok(rig.server->store().AddUser("alice", absl::Now()).status());
+  const std::string device_token = rig.Token(wire::NODE_KIND_CLIENT, "alice");
+  auto wrong_kind = rig.Open("fourth", wire::NODE_KIND_SITE, device_token);
+  REQUIRE_FALSE(wrong_kind.ok());
+
+  const std::string expired = rig.Token(wire::NODE_KIND_SITE, "s2", absl::Seconds(1));
+  // Expired: made in the past by Token (created a minute ago, one second of life).
+  auto late = rig.Open("fifth", wire::NODE_KIND_SITE, expired);
+  REQUIRE_FALSE(late.ok());
+  REQUIRE(absl::StrContains(late.status().message(), "expired"));
+
+  // A token with another server's pin never reaches enrollment: the TLS handshake fails.
+  const std::string other_pin = absl::StrCat("p2p1_", std::string(64, 'b'), "_", std::string(64, 'c'));
+  auto pinned = rig.Open("sixth", wire::NODE_KIND_SITE, other_pin);
+  REQUIRE_FALSE(pinned.ok());
+  REQUIRE(absl::StrContains(pinned.status().message(), "pin"));
+
+  auto garbage = rig.Open("seventh", wire::NODE_KIND_SITE, "not-a-token");
+  REQUIRE_FALSE(garbage.ok());
+  REQUIRE(absl::StrContains(garbage.status().message(), "--token"));
+
+  REQUIRE(rig.NodeCount(wire::NODE_KIND_SITE) == 1);
+  REQUIRE(rig.NodeCount(wire::NODE_KIND_CLIENT) == 0);
+}
+
+TEST_CASE("control plane: a revoked node is refused and cut off") {
+  Rig rig;
+  auto site = rig.OpenOk("site", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  int applied = 0;
+  site->Run([&](const wire::Snapshot&) {
+    ++applied;
+    return absl::OkStatus();
+  });
+  REQUIRE(rig.loop.RunUntil([&] { return site->connected() && applied > 0; }, absl::Seconds(10)));
+  Ok(rig.server->store().RevokeNode(site->enrolled().node_id(), absl::Now()));
+  rig.server->Changed();
+  rig.server->Disconnect(site->enrolled().node_id());
+  REQUIRE(rig.loop.RunUntil([&] { return !site->connected(); }, absl::Seconds(10)));
+  // It keeps dialing and keeps being refused.
+  const uint64_t refused = rig.server->counters().sessions_refused;
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().sessions_refused > refused; }, absl::Seconds(10)));
+  REQUIRE_FALSE(site->connected());
+}
+
+TEST_CASE("control plane: audit events reach the store once, also across a server restart") {
+  Rig rig;
+  auto site = rig.OpenOk("site", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  site->Run([](const wire::Snapshot&) { return absl::OkStatus(); });
+  REQUIRE(rig.loop.RunUntil([&] { return site->connected(); }, absl::Seconds(10)));
+  auto event = [](const std::string& path) {
+    wire::AuditEvent e;
+    e.set_time_unix_ms(absl::ToUnixMillis(absl::Now()));
+    e.set_kind(wire::AUDIT_KIND_HTTPS);
+    e.set_resource("vault");
+    e.set_peer_key(std::string(32, 'k'));
+    e.set_peer("100.96.0.5:4000");
+    e.set_user("alice");
+    e.set_method("GET");
+    e.set_path(path);
+    e.set_status(200);
+    e.set_allowed(true);
+    return e;
+  };
+  auto stored = [&]() {
+    server::AuditQuery q;
+    q.limit = 0;
+    auto events = rig.server->store().QueryAudit(q);
+    REQUIRE(events.ok());
+    return events->size();
+  };
+  site->Audit(event("/one"));
+  site->Audit(event("/two"));
+  REQUIRE(rig.loop.RunUntil([&] { return stored() == 2; }, absl::Seconds(10)));
+  REQUIRE(rig.loop.RunUntil([&] { return site->counters().audit_batches_acked == 1; }, absl::Seconds(10)));
+
+  // The server goes away; events made meanwhile wait in the spool and arrive, once, after.
+  rig.server.reset();
+  REQUIRE(rig.loop.RunUntil([&] { return !site->connected(); }, absl::Seconds(10)));
+  site->Audit(event("/three"));
+  rig.loop.RunUntil([&] { return site->counters().audit_batches_sent > 1; }, absl::Milliseconds(200));
+  rig.StartServer();
+  REQUIRE(rig.loop.RunUntil([&] { return site->connected() && stored() == 3; }, absl::Seconds(20)));
+  REQUIRE(rig.loop.RunUntil([&] { return site->counters().audit_batches_acked == 2; }, absl::Seconds(10)));
+  REQUIRE(stored() == 3);
+}
+
+TEST_CASE("control plane: a node whose apply fails acks the error and keeps what it had") {
+  Rig rig;
+  auto site = rig.OpenOk("site", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  bool refuse = false;
+  int applied = 0;
+  site->Run([&](const wire::Snapshot&) {
+    if (refuse) return absl::InvalidArgumentError("resources[0]: no such target network");
+    ++applied;
+    return absl::OkStatus();
+  });
+  REQUIRE(rig.loop.RunUntil([&] { return applied == 1; }, absl::Seconds(10)));
+  const uint64_t had = site->applied_version();
+  refuse = true;
+  Ok(rig.server->store().AddUser("alice", absl::Now()).status());
+  rig.server->Changed();
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().snapshots_refused == 1; }, absl::Seconds(10)));
+  REQUIRE(site->applied_version() == had);
+}
