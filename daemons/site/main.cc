@@ -1,4 +1,7 @@
 // p2proxy-site: flags, config loading, signals, and a call into the site role.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -18,15 +21,35 @@
 #include "base/malloc_tune.h"
 #include "net/loop.h"
 #include "net/signal.h"
+#include "control/node_agent.h"
+#include "site/audit_wire.h"
 #include "site/site.h"
 #include "site/site_config.h"
+#include "site/snapshot_config.h"
 
 ABSL_FLAG(std::string, config, "",
-          "Static configuration (JSON; schema: src/site/site_config.proto): the site's WireGuard "
-          "key, node address and optional listen port, its peers (with the user and roles each "
-          "key stands for), its resources (address, port, tcp|udp|https, target host:port, "
-          "access; for https the host names, certificate and key files) and audit_log. "
-          "Required.");
+          "Static mode: the configuration (JSON; schema: src/site/site_config.proto): the site's "
+          "WireGuard key, node address and optional listen port, its peers (with the user and "
+          "roles each key stands for), its resources (address, port, tcp|udp|https, target "
+          "host:port, access; for https the host names, certificate and key files) and "
+          "audit_log. Without it the site runs in managed mode (--state_dir).");
+ABSL_FLAG(std::string, state_dir, "",
+          "Managed mode: where the site keeps its keys, node certificate and last snapshot "
+          "(0700/0600). It enrolls once with --server and --token, then starts from here, even "
+          "while the server is down.");
+ABSL_FLAG(std::string, server, "",
+          "Managed mode: the control server, HOST:PORT (as `p2proxy-server admin token create` "
+          "prints it). Needed to enroll; remembered afterwards.");
+ABSL_FLAG(std::string, token, "",
+          "Managed mode: the one-time enrollment token (only for the first start). Prefer "
+          "--token_file: a command line is visible to other users.");
+ABSL_FLAG(std::string, token_file, "", "Managed mode: a file holding the enrollment token.");
+ABSL_FLAG(std::string, name, "", "Managed mode: the site's name at enrollment (default: the token's).");
+ABSL_FLAG(uint16_t, listen_port, 0,
+          "Managed mode: the WireGuard UDP port (0: an ephemeral one; the site only dials out).");
+ABSL_FLAG(std::string, audit_log, "-",
+          "Managed mode: where the site also writes its audit log locally: a file, '-' for "
+          "stdout. Events always go to the server.");
 ABSL_FLAG(bool, uapi, false,
           "Serve the WireGuard UAPI on a local unix socket (UAPI_DIR/NAME.sock) so `wg show NAME` "
           "works. No network port is opened either way.");
@@ -39,6 +62,63 @@ namespace {
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "p2proxy-site: %s\n", msg.c_str());
   return 1;
+}
+
+using namespace p2proxy;
+
+// OpenAgent loads the state dir, or enrolls with --server and --token first.
+absl::StatusOr<std::unique_ptr<control::NodeAgent>> OpenAgent(net::Loop& loop) {
+  control::NodeAgentOptions o;
+  o.state_dir = absl::GetFlag(FLAGS_state_dir);
+  o.kind = control::wire::NODE_KIND_SITE;
+  o.server = absl::GetFlag(FLAGS_server);
+  o.token = absl::GetFlag(FLAGS_token);
+  o.requested_name = absl::GetFlag(FLAGS_name);
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    std::ifstream in(file);
+    if (!in) return absl::NotFoundError(absl::StrCat("--token_file: cannot read ", file));
+    std::getline(in, o.token);
+  }
+  absl::StatusOr<std::unique_ptr<control::NodeAgent>> result = absl::DeadlineExceededError(
+      "enrollment: no answer from the server within 60 s (is --server right and reachable?)");
+  bool done = false;
+  control::NodeAgent::Open(loop, std::move(o), [&](absl::StatusOr<std::unique_ptr<control::NodeAgent>> r) {
+    result = std::move(r);
+    done = true;
+  });
+  loop.RunUntil([&] { return done; }, absl::Seconds(60));
+  return result;
+}
+
+// ServerOnlySnapshot: the site's configuration before the server's first push: the server as
+// its only peer, nothing served.
+control::wire::Snapshot ServerOnlySnapshot(const control::wire::Enrolled& enrolled) {
+  control::wire::Snapshot s;
+  control::wire::Peer* server = s.add_peers();
+  server->set_public_key(enrolled.server_wireguard_public_key());
+  server->add_allowed_ips(absl::StrCat(enrolled.server_node_address(), "/32"));
+  server->set_node_id("server");
+  server->set_kind(control::wire::NODE_KIND_SERVER);
+  s.mutable_site();
+  return s;
+}
+
+// LocalEndpoints: this host's IPv4 addresses with the WireGuard port, for the server.
+std::vector<std::string> LocalEndpoints(uint16_t port) {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr && out.size() < 16; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN];
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+    if (::inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text)) == nullptr) continue;
+    std::string e = absl::StrCat(text, ":", port);
+    if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(std::move(e));
+  }
+  ::freeifaddrs(list);
+  if (out.empty()) out.push_back(absl::StrCat("127.0.0.1:", port));
+  return out;
 }
 
 }  // namespace
@@ -84,15 +164,6 @@ int main(int argc, char** argv) {
   }
   base::SetLogLevel(level);
 
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (path.empty()) return Fail("--config=FILE is required (see --help)");
-  std::ifstream in(path);
-  if (!in) return Fail(absl::StrCat("--config: cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = site::ParseSiteConfigJson(text.str());
-  if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
-
   site::Site::Options options;
   options.uapi = absl::GetFlag(FLAGS_uapi);
   options.uapi_name = absl::GetFlag(FLAGS_uapi_name);
@@ -100,8 +171,56 @@ int main(int argc, char** argv) {
 
   signal(SIGPIPE, SIG_IGN);
   net::Loop loop;
+  const std::string path = absl::GetFlag(FLAGS_config);
+  absl::StatusOr<site::SiteConfig> config = absl::UnknownError("no config");
+  std::unique_ptr<control::NodeAgent> agent;
+  site::ManagedSite self;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) return Fail(absl::StrCat("--config: cannot read ", path));
+    std::stringstream text;
+    text << in.rdbuf();
+    config = site::ParseSiteConfigJson(text.str());
+    if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
+  } else {
+    if (absl::GetFlag(FLAGS_state_dir).empty()) {
+      return Fail("give --config=FILE (static mode) or --state_dir=DIR (managed mode); see --help");
+    }
+    auto opened = OpenAgent(loop);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    agent = std::move(*opened);
+    auto address = base::IpAddress::Parse(agent->enrolled().node_address());
+    if (!address.ok()) return Fail("the state dir's node address does not parse: enroll again");
+    self.node_id = agent->enrolled().node_id();
+    self.private_key = agent->wireguard_key();
+    self.node_address = *address;
+    self.listen_port = absl::GetFlag(FLAGS_listen_port);
+    self.audit_log = absl::GetFlag(FLAGS_audit_log);
+    // Start from the last snapshot (without https resources, whose keys were never written
+    // down), or with the server alone; the server's push brings the rest.
+    if (agent->stored_snapshot()) config = site::SiteConfigFromSnapshot(*agent->stored_snapshot(), self);
+    if (!config.ok()) {
+      if (agent->stored_snapshot()) {
+        P2P_LOG(kWarn, "site.stored_snapshot_unusable").Kv("error", config.status().message());
+      }
+      config = site::SiteConfigFromSnapshot(ServerOnlySnapshot(agent->enrolled()), self);
+    }
+    if (!config.ok()) return Fail(std::string(config.status().message()));
+  }
+
   auto s = site::Site::Create(loop, base::RealClock::Get(), *config, options);
   if (!s.ok()) return Fail(std::string(s.status().message()));
+  if (agent) {
+    control::NodeAgent* a = agent.get();
+    (*s)->audit().SetTap([a](const http::AuditEvent& e) { a->Audit(site::AuditEventToWire(e)); });
+    agent->Run([&s, &self](const control::wire::Snapshot& snapshot) -> absl::Status {
+      if (!*s) return absl::UnavailableError("the site is stopping");
+      auto next = site::SiteConfigFromSnapshot(snapshot, self);
+      if (!next.ok()) return next.status();
+      return (*s)->Apply(*next).status();
+    });
+    agent->ReportEndpoints(LocalEndpoints((*s)->transport().listen_port()));
+  }
 
   bool stopping = false;
   auto stop = [&](const char* why) {
@@ -118,6 +237,10 @@ int main(int argc, char** argv) {
   // keeps the one it has.
   (void)hup.Watch(SIGHUP, [&] {
     if (!*s) return;
+    if (path.empty()) {
+      P2P_LOG(kInfo, "site.reload_skipped").Kv("why", "managed mode: the configuration comes from the server");
+      return;
+    }
     std::ifstream again(path);
     std::stringstream next_text;
     next_text << again.rdbuf();

@@ -134,6 +134,7 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::Write(const AuditEvent& event) {
+  if (tap_) tap_(event);
   AppendAuditEventJson(event, &pending_);
   pending_.push_back('\n');
   ++written_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "net/loop.h"
@@ -55,8 +56,12 @@ class AuditLog {
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(net::Loop& loop, const std::string& path);
   ~AuditLog();  // flushes what is buffered
 
+  // Write appends |event| to the log, and hands it to the tap first if there is one.
   void Write(const AuditEvent& event);
   void Flush();
+  // SetTap makes every event also go to |tap| (a managed site sends them to the server). The
+  // event's views are valid only during the call.
+  void SetTap(absl::AnyInvocable<void(const AuditEvent&)> tap) { tap_ = std::move(tap); }
   uint64_t written() const { return written_; }
   uint64_t write_errors() const { return write_errors_; }
 
@@ -67,6 +72,7 @@ class AuditLog {
   int fd_;
   bool owned_;
   std::shared_ptr<bool> alive_;  // lets a posted flush notice the log is gone
+  absl::AnyInvocable<void(const AuditEvent&)> tap_;
   std::string pending_;
   bool flush_posted_ = false;
   uint64_t written_ = 0;

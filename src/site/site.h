@@ -62,6 +62,8 @@ class Site {
   stack::NetStack& netstack() { return *stack_; }
   const Counters& counters() const { return counters_; }
   const PeerLimits& peer_limits() const { return *peer_limits_; }
+  // audit is the site's audit log (a managed site taps it to send events to the server).
+  http::AuditLog& audit() { return *audit_; }
   size_t active_connections() const { return splices_.size() + dialing_.size() + sessions_.size(); }
   size_t resource_count() const { return resources_.size(); }
 
