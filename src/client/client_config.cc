@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "client/client_config.pb.h"
+#include "client/client_config_internal.h"
 #include "config/json_proto.h"
 
 namespace p2proxy::client {
@@ -248,44 +249,57 @@ absl::StatusOr<ClientConfig> Validate(const config::ClientConfig& in) {
   ClientConfig out;
   P2P_ASSIGN_OR_RETURN(out.dns, ValidateDns(in.dns()));
 
-  for (int i = 0; i < in.zones_size(); ++i) {
-    const size_t index = static_cast<size_t>(i);
-    const std::string path = IndexPath("zones", index);
-    const std::string& zone = in.zones(i);
-    if (zone.empty()) return ConfigError(path, "empty (a private zone, e.g. \"example.internal\")");
-    P2P_RETURN_IF_ERROR(CheckName(zone, path, /*wildcard=*/false));
-    for (size_t j = 0; j < out.zones.size(); ++j) {
-      if (absl::EqualsIgnoreCase(out.zones[j], zone)) {
-        return ConfigError(path, absl::StrCat(Quote(zone), " is already ", IndexPath("zones", j)));
-      }
-    }
-    out.zones.push_back(zone);
-  }
-
+  P2P_RETURN_IF_ERROR(ValidateZoneList(in.zones(), "zones", &out));
   P2P_ASSIGN_OR_RETURN(out.resource_range, ParseResourceRange(in.resource_range()));
-
-  if (in.resources_size() > 0 && out.zones.empty()) {
-    return ConfigError("zones",
-                       "none given (each resource's name must be inside a private zone; add one, "
-                       "e.g. \"example.internal\")");
-  }
-  for (int i = 0; i < in.resources_size(); ++i) {
-    const size_t index = static_cast<size_t>(i);
-    const std::string path = IndexPath("resources", index);
-    P2P_ASSIGN_OR_RETURN(ClientResource resource, ValidateResource(in.resources(i), path, out));
-    for (size_t j = 0; j < out.resources.size(); ++j) {
-      if (absl::EqualsIgnoreCase(out.resources[j].name, resource.name)) {
-        return ConfigError(JoinPath(path, "name"),
-                           absl::StrCat(Quote(resource.name), " is already the name of ",
-                                        IndexPath("resources", j)));
-      }
-    }
-    out.resources.push_back(std::move(resource));
-  }
+  P2P_RETURN_IF_ERROR(ValidateResourceList(in.resources(), "resources", "zones", &out));
   return out;
 }
 
 }  // namespace
+
+absl::Status ValidateZoneList(const google::protobuf::RepeatedPtrField<std::string>& zones,
+                              absl::string_view zones_path, ClientConfig* out) {
+  out->zones.clear();
+  for (int i = 0; i < zones.size(); ++i) {
+    const size_t index = static_cast<size_t>(i);
+    const std::string path = IndexPath(zones_path, index);
+    const std::string& zone = zones.Get(i);
+    if (zone.empty()) return ConfigError(path, "empty (a private zone, e.g. \"example.internal\")");
+    P2P_RETURN_IF_ERROR(CheckName(zone, path, /*wildcard=*/false));
+    for (size_t j = 0; j < out->zones.size(); ++j) {
+      if (absl::EqualsIgnoreCase(out->zones[j], zone)) {
+        return ConfigError(path, absl::StrCat(Quote(zone), " is already ", IndexPath(zones_path, j)));
+      }
+    }
+    out->zones.push_back(zone);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateResourceList(const google::protobuf::RepeatedPtrField<config::Resource>& resources,
+                                  absl::string_view resources_path, absl::string_view zones_path,
+                                  ClientConfig* out) {
+  out->resources.clear();
+  if (!resources.empty() && out->zones.empty()) {
+    return ConfigError(zones_path,
+                       "none given (each resource's name must be inside a private zone; add one, "
+                       "e.g. \"example.internal\")");
+  }
+  for (int i = 0; i < resources.size(); ++i) {
+    const size_t index = static_cast<size_t>(i);
+    const std::string path = IndexPath(resources_path, index);
+    P2P_ASSIGN_OR_RETURN(ClientResource resource, ValidateResource(resources.Get(i), path, *out));
+    for (size_t j = 0; j < out->resources.size(); ++j) {
+      if (absl::EqualsIgnoreCase(out->resources[j].name, resource.name)) {
+        return ConfigError(JoinPath(path, "name"),
+                           absl::StrCat(Quote(resource.name), " is already the name of ",
+                                        IndexPath(resources_path, j)));
+      }
+    }
+    out->resources.push_back(std::move(resource));
+  }
+  return absl::OkStatus();
+}
 
 base::IpAddress ResolverAddress() { return base::IpAddress::V4(100, 96, 128, 1); }
 

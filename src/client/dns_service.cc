@@ -52,9 +52,21 @@ absl::StatusOr<std::unique_ptr<DnsService>> DnsService::Start(net::Loop& loop, c
                                                               const ClientConfig& config,
                                                               const base::SocketAddress& listen,
                                                               const std::string& interface_name) {
+  return Start(loop, clock, config, listen, interface_name, Options());
+}
+
+absl::StatusOr<std::unique_ptr<DnsService>> DnsService::Start(net::Loop& loop, const base::Clock& clock,
+                                                              const ClientConfig& config,
+                                                              const base::SocketAddress& listen,
+                                                              const std::string& interface_name,
+                                                              const Options& options) {
   P2P_ASSIGN_OR_RETURN(dns::ZoneTable zones, BuildZoneTable(config));
   std::unique_ptr<DnsService> s(new DnsService());
-  P2P_ASSIGN_OR_RETURN(s->hook_, dns::OsHook::Install(HookOptions(config, listen, interface_name)));
+  s->config_ = config;
+  s->options_ = options;
+  dns::OsHook::Options hook = HookOptions(config, listen, interface_name);
+  if (options.live_zones) hook.routing_domains.clear();  // every name to the resolver
+  P2P_ASSIGN_OR_RETURN(s->hook_, dns::OsHook::Install(hook));
   dns::Resolver::Options ro;
   ro.listen = listen;
   ro.upstreams = config.dns.upstreams.empty() ? s->hook_->upstreams() : config.dns.upstreams;
@@ -75,6 +87,25 @@ absl::StatusOr<std::unique_ptr<DnsService>> DnsService::Start(net::Loop& loop, c
       .Kv("zones", config.zones.size())
       .Kv("resources", config.resources.size());
   return s;
+}
+
+absl::Status DnsService::ApplyNames(const std::vector<std::string>& zones,
+                                    const std::vector<ClientResource>& resources) {
+  ClientConfig next = config_;
+  next.zones = zones;
+  next.resources = resources;
+  if (!options_.live_zones && hook_ && hook_->mode() == dns::OsHook::Mode::kResolved && next.zones != config_.zones) {
+    return absl::FailedPreconditionError(
+        "dns: the zones cannot change while systemd-resolved routes only the start zones to the "
+        "resolver; restart the client (or start it with live zones)");
+  }
+  P2P_ASSIGN_OR_RETURN(dns::ZoneTable table, BuildZoneTable(next));
+  // The resolver answers each query from the table in one turn of the loop and keeps no
+  // reference to it across turns, so swapping it here breaks no query in flight.
+  resolver_->ReplaceZones(std::move(table));
+  config_ = std::move(next);
+  P2P_LOG(kInfo, "client.dns_applied").Kv("zones", config_.zones.size()).Kv("resources", config_.resources.size());
+  return absl::OkStatus();
 }
 
 DnsService::~DnsService() {

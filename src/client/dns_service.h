@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
@@ -30,6 +31,16 @@ dns::OsHook::Options HookOptions(const ClientConfig& config, const base::SocketA
 
 class DnsService {
  public:
+  struct Options {
+    // live_zones: the zones may change while the service runs (managed mode: each snapshot).
+    // In systemd-resolved mode the hook then routes every name to the resolver ("~.", default
+    // route), which answers private zones and forwards the rest, so a zone added later never
+    // goes to another link's servers (I2) and no resolvectl runs on the loop. Without it, only
+    // the start config's zones are routed to the resolver and ApplyNames cannot change them
+    // in that mode.
+    bool live_zones = false;
+  };
+
   // Start installs the OS hook (first restoring what a crashed run left behind), then starts
   // the resolver with the configured upstreams or, by default, the machine's original ones.
   // |listen| must already be an address of this machine (the caller adds 100.96.128.1 to the
@@ -38,13 +49,31 @@ class DnsService {
                                                            const ClientConfig& config,
                                                            const base::SocketAddress& listen,
                                                            const std::string& interface_name);
+  static absl::StatusOr<std::unique_ptr<DnsService>> Start(net::Loop& loop, const base::Clock& clock,
+                                                           const ClientConfig& config,
+                                                           const base::SocketAddress& listen,
+                                                           const std::string& interface_name,
+                                                           const Options& options);
   // Destruction stops the resolver and restores the OS configuration.
   ~DnsService();
 
   dns::Resolver& resolver() { return *resolver_; }
 
+  // ApplyNames makes |zones| and |resources| (validated: ClientConfigFromSnapshot or
+  // ParseClientConfigJson) the private names, live: the next query sees them; a name removed
+  // from a zone that stays answers NXDOMAIN, and a zone removed is no longer private (its
+  // names are forwarded upstream again). Queries in flight finish as they started (a forwarded
+  // one is answered by its upstream). The TTL, resource range (its PTR names) and upstreams
+  // stay as started. Fails, changing nothing, if the table cannot be built or (systemd-resolved
+  // hook without Options::live_zones) the set of zones would change.
+  absl::Status ApplyNames(const std::vector<std::string>& zones, const std::vector<ClientResource>& resources);
+  // config is the configuration in force: the start one with the names last applied.
+  const ClientConfig& config() const { return config_; }
+
  private:
   DnsService() = default;
+  ClientConfig config_;
+  Options options_;
   std::unique_ptr<dns::OsHook> hook_;
   std::unique_ptr<dns::Resolver> resolver_;
 };

@@ -1,10 +1,14 @@
 // wg_client.cc: WgClient.
 #include "client/wg_client.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "client/route_netlink.h"
 #include "crypto/keys.h"
+#include "crypto/x25519.h"
 #include "tunnel/uapi_bridge.h"
 
 namespace p2proxy::client {
@@ -15,16 +19,24 @@ WgClient::~WgClient() {
   transport_.reset();
 }
 
-absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base::Clock& clock,
-                                                           const wg::WgQuickConfig& config,
-                                                           const Options& options) {
+absl::Status WgClient::Step(const absl::Status& st, absl::string_view what) const {
+  if (st.ok()) return st;
+  return absl::Status(st.code(), absl::StrCat("interface ", tun_->name(), ": ", what, ": ", st.message()));
+}
+
+absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Start(net::Loop& loop, base::Clock& clock,
+                                                          const crypto::Key& private_key,
+                                                          const std::vector<base::IpPrefix>& addresses,
+                                                          uint16_t listen_port, uint32_t mtu,
+                                                          const Options& options) {
   std::unique_ptr<WgClient> c(new WgClient());
   WgClient* self = c.get();
+  c->options_ = options;
 
   // The tunnel's UDP side first: if the port is taken, fail before touching interfaces.
   tunnel::WgTransport::Options topts;
-  topts.listen_port = config.listen_port.value_or(0);
-  topts.mtu = config.mtu.value_or(wg::kDefaultMtu);
+  topts.listen_port = listen_port;
+  topts.mtu = mtu;
   auto transport = tunnel::WgTransport::Create(loop, clock, std::move(topts), [self](wg::Peer&, base::ByteSpan pkt) {
     if (self->tun_) self->tun_->Write(pkt);
   });
@@ -36,55 +48,133 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base
   });
   if (!tun.ok()) return tun.status();
   c->tun_ = std::move(*tun);
-  auto step = [&](absl::Status st, absl::string_view what) -> absl::Status {
-    if (st.ok()) return st;
-    return absl::Status(st.code(), absl::StrCat("interface ", c->tun_->name(), ": ", what, ": ", st.message()));
-  };
-  P2P_RETURN_IF_ERROR(step(c->tun_->SetMtu(static_cast<int>(config.mtu.value_or(wg::kDefaultMtu))), "MTU"));
-  for (const auto& addr : config.addresses) {
-    P2P_RETURN_IF_ERROR(step(c->tun_->AddAddress(addr.address, addr.length), absl::StrCat("Address ", addr.ToString())));
+  P2P_RETURN_IF_ERROR(c->Step(c->tun_->SetMtu(static_cast<int>(mtu)), "MTU"));
+  for (const auto& addr : addresses) {
+    P2P_RETURN_IF_ERROR(c->Step(c->tun_->AddAddress(addr.address, addr.length), absl::StrCat("Address ", addr.ToString())));
   }
-  P2P_RETURN_IF_ERROR(step(c->tun_->SetUp(true), "up"));
+  P2P_RETURN_IF_ERROR(c->Step(c->tun_->SetUp(true), "up"));
+  c->transport_->device().SetPrivateKey(private_key);
+  return c;
+}
 
-  wg::Device& dev = c->transport_->device();
-  dev.SetPrivateKey(config.private_key);
-  for (const auto& p : config.peers) {
-    wg::PeerConfig pc;
-    pc.public_key = p.public_key;
-    pc.preshared_key = p.preshared_key;
-    pc.endpoint = p.endpoint;
-    pc.persistent_keepalive = p.persistent_keepalive;
-    pc.allowed_ips = p.allowed_ips;
-    auto added = dev.AddPeer(pc);
-    if (!added.ok()) return added.status();
-    if (!options.install_routes) continue;
-    for (const auto& prefix : p.allowed_ips) {
-      if (prefix.length == 0) {
-        P2P_LOG(kWarn, "client.route_skipped").Kv("prefix", prefix.ToString())
-            .Kv("why", "a default route needs policy routing, which p2proxy does not set up");
-        continue;
-      }
-      auto st = c->tun_->AddRoute(prefix);
-      if (!st.ok() && st.code() != absl::StatusCode::kAlreadyExists) {
-        return step(st, absl::StrCat("route ", prefix.ToString()));
-      }
-    }
-  }
-  c->transport_->Kick();
-
+absl::Status WgClient::Finish(net::Loop& loop, const Options& options) {
+  WgClient* self = this;
   auto uapi = tunnel::UapiServer::Listen(
-      loop, absl::StrCat(options.uapi_dir, "/", c->tun_->name(), ".sock"),
+      loop, absl::StrCat(options.uapi_dir, "/", tun_->name(), ".sock"),
       tunnel::UapiServer::Handler{
           [self] { return tunnel::UapiStateOf(*self->transport_); },
           [self](const wg::UapiSet& set) { return tunnel::ApplyUapiSet(*self->transport_, set); }});
   if (!uapi.ok()) return uapi.status();
-  c->uapi_ = std::move(*uapi);
+  uapi_ = std::move(*uapi);
   P2P_LOG(kInfo, "client.up")
-      .Kv("interface", c->tun_->name())
-      .Kv("public_key", crypto::KeyToBase64(dev.identity().public_key))
-      .Kv("listen_port", c->transport_->listen_port())
-      .Kv("peers", config.peers.size());
+      .Kv("interface", tun_->name())
+      .Kv("public_key", crypto::KeyToBase64(transport_->device().identity().public_key))
+      .Kv("listen_port", transport_->listen_port())
+      .Kv("peers", peers_.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base::Clock& clock,
+                                                           const wg::WgQuickConfig& config,
+                                                           const Options& options) {
+  P2P_ASSIGN_OR_RETURN(std::unique_ptr<WgClient> c,
+                       Start(loop, clock, config.private_key, config.addresses, config.listen_port.value_or(0),
+                             config.mtu.value_or(wg::kDefaultMtu), options));
+  std::vector<ClientPeer> peers;
+  peers.reserve(config.peers.size());
+  for (const auto& p : config.peers) {
+    ClientPeer q;
+    q.public_key = p.public_key;
+    q.preshared_key = p.preshared_key;
+    q.allowed_ips = p.allowed_ips;
+    q.endpoint = p.endpoint;
+    q.persistent_keepalive = p.persistent_keepalive;
+    peers.push_back(std::move(q));
+  }
+  P2P_RETURN_IF_ERROR(c->ApplyPeers(peers).status());
+  P2P_RETURN_IF_ERROR(c->Finish(loop, options));
   return c;
+}
+
+absl::StatusOr<std::unique_ptr<WgClient>> WgClient::CreateManaged(net::Loop& loop, base::Clock& clock,
+                                                                  const ManagedClient& self,
+                                                                  const std::vector<ClientPeer>& peers,
+                                                                  const Options& options) {
+  if (self.node_address.family != base::IpAddress::kV4) {
+    return absl::InvalidArgumentError("managed client: the node address is not an IPv4 address");
+  }
+  P2P_ASSIGN_OR_RETURN(std::unique_ptr<WgClient> c,
+                       Start(loop, clock, self.private_key, {base::IpPrefix::Make(self.node_address, 32)},
+                             self.listen_port, self.mtu, options));
+  P2P_RETURN_IF_ERROR(c->ApplyPeers(peers).status());
+  P2P_RETURN_IF_ERROR(c->Finish(loop, options));
+  return c;
+}
+
+absl::StatusOr<WgClient::ApplyResult> WgClient::ApplyPeers(const std::vector<ClientPeer>& peers) {
+  wg::Device& dev = transport_->device();
+  // Everything that can be refused is checked before anything changes.
+  std::set<crypto::PublicKey> keys;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (peers[i].public_key == dev.identity().public_key) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("peers[", i, "]: the client's own public key; a node is not its own peer"));
+    }
+    if (!keys.insert(peers[i].public_key).second) {
+      return absl::InvalidArgumentError(absl::StrCat("peers[", i, "]: the same key as an earlier peer"));
+    }
+  }
+
+  ApplyResult result;
+  const PeerPlan plan = PlanPeers(peers_, peers);
+  const RoutePlan routes = PlanRoutes(peers_, peers);
+  P2P_RETURN_IF_ERROR(ApplyPeerPlan(dev, plan, peers));
+  peers_ = peers;
+  transport_->Kick();
+  result.peers_added = plan.add.size();
+  result.peers_removed = plan.remove.size();
+  result.peers_updated = plan.update.size();
+  result.peers_unchanged = plan.num_unchanged;
+
+  absl::Status first_error;
+  if (options_.install_routes) {
+    for (const base::IpPrefix& prefix : routes.remove) {
+      auto owned = own_routes_.find(prefix.ToString());
+      if (owned == own_routes_.end()) continue;  // it was there before us: not ours to remove
+      absl::Status st = DeleteDeviceRoute(tun_->index(), tun_->name(), prefix);
+      if (st.ok() || absl::IsNotFound(st)) {
+        own_routes_.erase(owned);
+        if (st.ok()) ++result.routes_removed;
+        continue;
+      }
+      P2P_LOG(kWarn, "client.route_remove_failed").Kv("prefix", prefix.ToString()).Kv("error", st.message());
+      if (first_error.ok()) first_error = st;
+    }
+    for (const base::IpPrefix& prefix : routes.skipped) {
+      P2P_LOG(kWarn, "client.route_skipped").Kv("prefix", prefix.ToString())
+          .Kv("why", "a default route needs policy routing, which p2proxy does not set up");
+    }
+    for (const base::IpPrefix& prefix : routes.add) {
+      absl::Status st = tun_->AddRoute(prefix);
+      if (st.ok()) {
+        own_routes_.insert(prefix.ToString());
+        ++result.routes_added;
+        continue;
+      }
+      if (absl::IsAlreadyExists(st)) continue;  // someone else's route to the same place
+      P2P_LOG(kWarn, "client.route_failed").Kv("prefix", prefix.ToString()).Kv("error", st.message());
+      if (first_error.ok()) first_error = Step(st, absl::StrCat("route ", prefix.ToString()));
+    }
+  }
+  P2P_LOG(kInfo, "client.peers_applied")
+      .Kv("added", result.peers_added)
+      .Kv("removed", result.peers_removed)
+      .Kv("updated", result.peers_updated)
+      .Kv("unchanged", result.peers_unchanged)
+      .Kv("routes_added", result.routes_added)
+      .Kv("routes_removed", result.routes_removed);
+  if (!first_error.ok()) return first_error;
+  return result;
 }
 
 absl::Status WgClient::AddLocalAddress(const base::IpAddress& address) {
