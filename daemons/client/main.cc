@@ -20,7 +20,10 @@
 #include "base/malloc_tune.h"
 #include "client/client_config.h"
 #include "client/dns_service.h"
+#include "client/snapshot_config.h"
 #include "client/wg_client.h"
+#include "control/node_agent.h"
+#include "crypto/x25519.h"
 #include "dns/os_hook.h"
 #include "net/loop.h"
 #include "net/signal.h"
@@ -29,7 +32,20 @@
 ABSL_FLAG(std::string, wg_config, "",
           "Run in WireGuard mode from this wg-quick style file ([Interface] PrivateKey, Address, "
           "ListenPort, MTU; [Peer] PublicKey, PresharedKey, AllowedIPs, Endpoint, "
-          "PersistentKeepalive). The control-plane mode arrives with the server.");
+          "PersistentKeepalive). Without it and with --state_dir the client runs in managed mode.");
+ABSL_FLAG(std::string, state_dir, "",
+          "Managed mode: where the client keeps its keys, device certificate and last snapshot "
+          "(0700/0600). It enrolls once with --server and --token, then starts from here; the "
+          "server pushes its peers, routes and private names, applied live.");
+ABSL_FLAG(std::string, server, "",
+          "Managed mode: the control server, HOST:PORT (as `p2proxy-server admin token create` "
+          "prints it). Needed to enroll; remembered afterwards.");
+ABSL_FLAG(std::string, token, "",
+          "Managed mode: the one-time device token (first start only). Prefer --token_file: a "
+          "command line is visible to other users.");
+ABSL_FLAG(std::string, token_file, "", "Managed mode: a file holding the enrollment token.");
+ABSL_FLAG(std::string, name, "", "Managed mode: the device's name at enrollment (default: its id).");
+ABSL_FLAG(uint16_t, listen_port, 0, "Managed mode: the WireGuard UDP port (0: an ephemeral one).");
 ABSL_FLAG(std::string, config, "",
           "The client's JSON config (schema: src/client/client_config.proto): private DNS zones "
           "and resources, and the resolver's settings. With --wg-config the resolver listens on "
@@ -79,6 +95,8 @@ int main(int argc, char** argv) {
       "the p2proxy client.\n\n"
       "  p2proxy-client --wg-config=/etc/p2proxy/p2p0.conf [--config=/etc/p2proxy/client.json]\n"
       "  p2proxy-client --config=client.json            (resolver only, userspace mode)\n"
+      "  p2proxy-client --state_dir=/var/lib/p2proxy-client [--server=HOST:PORT --token_file=F]\n"
+      "                                                 (managed by p2proxy-server)\n"
       "  p2proxy-client --restore-dns [--config=client.json]\n\n"
       "WireGuard mode runs a TUN interface carried by a userspace WireGuard device that "
       "interoperates with any WireGuard peer. Manage it with `wg show NAME` / `wg set NAME`. "
@@ -129,12 +147,83 @@ int main(int argc, char** argv) {
   }
 
   const std::string path = absl::GetFlag(FLAGS_wg_config);
-  if (path.empty() && !cconfig) return Fail("--wg_config=FILE or --config=FILE is required (see --help)");
+  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  if (!path.empty() && !state_dir.empty()) {
+    return Fail("--wg_config (static WireGuard mode) and --state_dir (managed mode) exclude each other");
+  }
+  if (path.empty() && !cconfig && state_dir.empty()) {
+    return Fail("--wg_config=FILE, --config=FILE or --state_dir=DIR is required (see --help)");
+  }
 
   net::Loop loop;
   std::unique_ptr<client::WgClient> client;
+  std::unique_ptr<client::DnsService> dns_service;
+  std::unique_ptr<control::NodeAgent> agent;
   std::string interface_name;
-  if (!path.empty()) {
+  if (!state_dir.empty()) {
+    control::NodeAgentOptions o;
+    o.state_dir = state_dir;
+    o.kind = control::wire::NODE_KIND_CLIENT;
+    o.server = absl::GetFlag(FLAGS_server);
+    o.token = absl::GetFlag(FLAGS_token);
+    o.requested_name = absl::GetFlag(FLAGS_name);
+    if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+      auto token = control::NodeAgent::ReadTokenFile(file);
+      if (!token.ok()) return Fail(std::string(token.status().message()));
+      o.token = *token;
+    }
+    auto opened = control::NodeAgent::OpenAndWait(loop, std::move(o));
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    agent = std::move(*opened);
+    const crypto::PublicKey own = crypto::PublicFromPrivate(agent->wireguard_key());
+    const client::ClientConfig local = cconfig.value_or(client::ClientConfig());
+    client::ClientConfig names = local;
+    std::vector<client::ClientPeer> peers;
+    if (agent->stored_snapshot()) {
+      auto init = client::ClientConfigFromSnapshot(*agent->stored_snapshot(), own, local);
+      if (init.ok()) {
+        peers = init->peers;
+        names = init->names;
+      } else {
+        P2P_LOG(kWarn, "client.stored_snapshot_unusable").Kv("error", init.status().message());
+      }
+    }
+    auto address = base::IpAddress::Parse(agent->enrolled().node_address());
+    if (!address.ok()) return Fail("the state dir's node address does not parse: enroll again");
+    client::ManagedClient self;
+    self.private_key = agent->wireguard_key();
+    self.node_address = *address;
+    self.listen_port = absl::GetFlag(FLAGS_listen_port);
+    client::WgClient::Options options;
+    options.interface_name = absl::GetFlag(FLAGS_interface).empty() ? "p2p0" : absl::GetFlag(FLAGS_interface);
+    options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+    options.install_routes = absl::GetFlag(FLAGS_routes);
+    auto created = client::WgClient::CreateManaged(loop, base::RealClock::Get(), self, peers, options);
+    if (!created.ok()) return Fail(std::string(created.status().message()));
+    client = std::move(*created);
+    interface_name = client->interface_name();
+    const base::SocketAddress listen =
+        local.dns.listen.value_or(*base::SocketAddress::Parse(client::kDefaultResolver));
+    auto ip = base::IpAddress::Parse(listen.IpString());
+    if (ip.ok() && local.resource_range.Contains(*ip)) {
+      absl::Status st = client->AddLocalAddress(*ip);
+      if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
+    }
+    client::DnsService::Options dopts;
+    dopts.live_zones = true;
+    auto started = client::DnsService::Start(loop, base::RealClock::Get(), names, listen, interface_name, dopts);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    dns_service = std::move(*started);
+    agent->Run([&client, &dns_service, own, local](const control::wire::Snapshot& snapshot) -> absl::Status {
+      if (!client || !dns_service) return absl::UnavailableError("the client is stopping");
+      auto next = client::ClientConfigFromSnapshot(snapshot, own, local);
+      if (!next.ok()) return next.status();
+      // Peers (and their routes) first, so a name never resolves before its route exists.
+      auto peers = client->ApplyPeers(next->peers);
+      if (!peers.ok()) return peers.status();
+      return dns_service->ApplyNames(next->names.zones, next->names.resources);
+    });
+  } else if (!path.empty()) {
     auto text = ReadFile("wg_config", path);
     if (!text.ok()) return Fail(std::string(text.status().message()));
     auto config = wg::ParseWgQuickConfig(*text);
@@ -152,8 +241,7 @@ int main(int argc, char** argv) {
     interface_name = client->interface_name();
   }
 
-  std::unique_ptr<client::DnsService> dns_service;
-  if (cconfig) {
+  if (cconfig && !agent) {
     std::optional<base::SocketAddress> listen = cconfig->dns.listen;
     if (!listen) {
       if (!client) return Fail("--config: dns.listen is required without --wg-config (userspace mode)");
@@ -175,6 +263,7 @@ int main(int argc, char** argv) {
     if (stopping) return;
     stopping = true;
     P2P_LOG(kInfo, "client.stopping").Kv("signal", why);
+    agent.reset();
     dns_service.reset();  // the OS's DNS configuration is back before the interface goes
     client.reset();
     loop.Stop();

@@ -297,6 +297,27 @@ void NodeAgent::Open(net::Loop& loop, NodeAgentOptions options, OpenCallback don
   Enrollment::Start(loop, std::move(agent), options, std::move(done));
 }
 
+absl::StatusOr<std::unique_ptr<NodeAgent>> NodeAgent::OpenAndWait(net::Loop& loop, NodeAgentOptions options,
+                                                                   absl::Duration limit) {
+  absl::StatusOr<std::unique_ptr<NodeAgent>> result = absl::DeadlineExceededError(absl::StrCat(
+      "enrollment: no answer from the server within ", absl::FormatDuration(limit),
+      " (is --server right and reachable?)"));
+  bool done = false;
+  Open(loop, std::move(options), [&](absl::StatusOr<std::unique_ptr<NodeAgent>> r) {
+    result = std::move(r);
+    done = true;
+  });
+  loop.RunUntil([&] { return done; }, limit);
+  return result;
+}
+
+absl::StatusOr<std::string> NodeAgent::ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return absl::NotFoundError(absl::StrCat("--token_file: cannot read ", path));
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
 absl::Status NodeAgent::Load() {
   P2P_ASSIGN_OR_RETURN(std::string enrolled, ReadFile(StatePath("enrolled.pb")));
   if (!enrolled_.ParseFromString(enrolled)) return absl::InvalidArgumentError(absl::StrCat(StatePath("enrolled.pb"), ": damaged"));

@@ -84,6 +84,12 @@ class NodeAgent {
   // given; |done| runs once, on a later turn. Errors say what to do ("not enrolled: give
   // --server and --token", "enrollment refused by the server: the token was used already").
   static void Open(net::Loop& loop, NodeAgentOptions options, OpenCallback done);
+  // OpenAndWait is Open that runs |loop| until it is done (daemons, before they start serving),
+  // at most |limit|.
+  static absl::StatusOr<std::unique_ptr<NodeAgent>> OpenAndWait(net::Loop& loop, NodeAgentOptions options,
+                                                                absl::Duration limit = absl::Seconds(60));
+  // ReadTokenFile reads a token from the first line of |path| (the --token_file flag).
+  static absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
   ~NodeAgent();
 
   const wire::Enrolled& enrolled() const { return enrolled_; }

@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
@@ -104,6 +105,14 @@ wire::ErrorCode CodeFor(StoreError e) {
 std::string Hex(const tls::Sha256Digest& d) { return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d.data()), d.size())); }
 
 }  // namespace
+
+bool SameCertificateSerial(absl::string_view a, absl::string_view b) {
+  auto number = [](absl::string_view hex) {
+    const size_t first = hex.find_first_not_of('0');
+    return first == absl::string_view::npos ? absl::string_view("0") : hex.substr(first);
+  };
+  return !a.empty() && !b.empty() && absl::EqualsIgnoreCase(number(a), number(b));
+}
 
 // Session is one control connection: an enrollment (no certificate) or a node's session.
 class Server::Session final : public control::Connection::Handler {
@@ -276,12 +285,13 @@ void Server::OnConnection(std::unique_ptr<control::Connection> conn, control::Pe
   if (s->info_.has_client_cert) {
     // A session: the certificate must be the node's current one, and not revoked.
     auto node = store_->GetNode(s->info_.node_id);
-    auto revoked = store_->IsRevoked(s->info_.cert_serial_hex);
-    const char* refusal = !node.ok()                                                ? "unknown node"
-                          : node->revoked                                           ? "the node was revoked"
-                          : !revoked.ok() || *revoked                               ? "the certificate was revoked"
-                          : node->certificate_serial != s->info_.cert_serial_hex    ? "not the node's current certificate"
-                                                                                    : nullptr;
+    const bool current = node.ok() && SameCertificateSerial(node->certificate_serial, s->info_.cert_serial_hex);
+    auto revoked = current ? store_->IsRevoked(node->certificate_serial) : absl::StatusOr<bool>(true);
+    const char* refusal = !node.ok()                  ? "unknown node"
+                          : node->revoked             ? "the node was revoked"
+                          : !current                  ? "not the node's current certificate"
+                          : !revoked.ok() || *revoked ? "the certificate was revoked"
+                                                      : nullptr;
     if (refusal != nullptr) {
       ++counters_.sessions_refused;
       P2P_LOG(kInfo, "server.session_refused")

@@ -52,6 +52,10 @@ struct ServerConfig {
   control::ConnectionOptions connection;  // ping interval, frame cap... (tests shorten them)
 };
 
+// SameCertificateSerial compares two certificate serials in hex as numbers: the CA writes 32
+// digits, TLS reports them without leading zeros.
+bool SameCertificateSerial(absl::string_view a, absl::string_view b);
+
 class Server final : public AdminHost {
  public:
   struct Counters {

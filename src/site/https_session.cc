@@ -20,6 +20,7 @@ HttpsSession::HttpsSession(net::Loop& loop, HttpsResource& resource, http::Audit
     : loop_(loop), resource_(resource), audit_(audit), mode_(mode), peer_(std::move(peer)),
       done_(std::move(done)), alive_(std::make_shared<bool>(true)), conn_(std::move(conn)),
       handshake_timer_(loop), started_(absl::Now()) {
+  wire_ = conn_.get();
   peer_text_ = absl::StrCat(peer_.address, ":", peer_.port);
   SetIdentityHeaders();
   context_.authorize = [this](const http::RequestHead& head) {
@@ -59,6 +60,9 @@ void HttpsSession::Revoke(std::string_view reason) {
   if (finished_) return;
   end_audited_ = true;
   AuditConnectionEvent(reason, false);
+  // The peer gets a reset now, not when the session is deleted (its WireGuard peer may be
+  // removed by then, and a FIN would never reach it).
+  if (wire_ != nullptr) wire_->Reset();
   Finish("revoked");
 }
 

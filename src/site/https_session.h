@@ -83,6 +83,7 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   // checked against, and forward, the new identity.
   void UpdateIdentity(const http::Identity& identity);
   const PeerContext& peer() const { return peer_; }
+  bool finished() const { return finished_; }
 
   // net::StreamHandler, used while the ClientHello is being read.
   void OnData(base::ByteSpan data) override;
@@ -113,6 +114,9 @@ class HttpsSession final : public net::DeferredDeletable, public net::StreamHand
   DoneFn done_;
   std::shared_ptr<bool> alive_;
   std::unique_ptr<net::Stream> conn_;  // until TLS takes it
+  // wire_ is the accepted connection itself, whoever owns it by now (conn_, then the TLS
+  // stream): Revoke resets it so the peer learns at once.
+  net::Stream* wire_ = nullptr;
   std::vector<uint8_t> hello_;         // bytes read while peeking; TLS reads them first
   tls::ClientHelloPeek peek_;
   net::Timer handshake_timer_;  // from Start until the TLS handshake finished

@@ -327,6 +327,7 @@ size_t Site::CloseIf(absl::FunctionRef<std::optional<std::string>(const Resource
     ++closed;
   }
   for (auto& [session, holder] : sessions_) {
+    if (session->finished()) continue;  // on its way out already
     if (std::optional<std::string> why = verdict(holder->resource.get(), session->peer().identity.peer_key)) {
       session->Revoke(*why);
       ++closed;
@@ -389,6 +390,17 @@ absl::StatusOr<Site::ApplyResult> Site::Apply(const SiteConfig& next) {
   }
 
   ApplyResult result;
+  // Connections of peers that leave are closed first, while the peer is still there to carry
+  // the reset to them.
+  std::set<std::string, std::less<>> leaving;
+  for (const auto& p : peers_) leaving.insert(crypto::KeyToBase64(p.public_key));
+  for (const auto& p : next.peers) leaving.erase(crypto::KeyToBase64(p.public_key));
+  if (!leaving.empty()) {
+    result.connections_closed += CloseIf([&](const ResourceState*, const std::string& key) -> std::optional<std::string> {
+      if (leaving.count(key) != 0) return std::string("revoked: the peer was removed");
+      return std::nullopt;
+    });
+  }
   P2P_RETURN_IF_ERROR(ApplyPeers(next.peers, &result));
   std::set<std::string, std::less<>> names;
   for (const auto& r : next.resources) names.insert(r.name);

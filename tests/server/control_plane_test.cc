@@ -301,3 +301,11 @@ TEST_CASE("control plane: a node whose apply fails acks the error and keeps what
   REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().snapshots_refused == 1; }, absl::Seconds(10)));
   REQUIRE(site->applied_version() == had);
 }
+
+TEST_CASE("certificate serials compare as numbers, whatever their leading zeros and case") {
+  REQUIRE(server::SameCertificateSerial("0a1b", "a1b"));
+  REQUIRE(server::SameCertificateSerial("00000000000000000000000000000a1b", "A1B"));
+  REQUIRE_FALSE(server::SameCertificateSerial("a1b", "a1c"));
+  REQUIRE_FALSE(server::SameCertificateSerial("a1b", "a1b0"));
+  REQUIRE_FALSE(server::SameCertificateSerial("", "0"));
+}
