@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/status_macros.h"
 #include "base/malloc_tune.h"
 #include "net/loop.h"
 #include "net/signal.h"
@@ -75,19 +76,9 @@ absl::StatusOr<std::unique_ptr<control::NodeAgent>> OpenAgent(net::Loop& loop) {
   o.token = absl::GetFlag(FLAGS_token);
   o.requested_name = absl::GetFlag(FLAGS_name);
   if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
-    std::ifstream in(file);
-    if (!in) return absl::NotFoundError(absl::StrCat("--token_file: cannot read ", file));
-    std::getline(in, o.token);
+    P2P_ASSIGN_OR_RETURN(o.token, control::NodeAgent::ReadTokenFile(file));
   }
-  absl::StatusOr<std::unique_ptr<control::NodeAgent>> result = absl::DeadlineExceededError(
-      "enrollment: no answer from the server within 60 s (is --server right and reachable?)");
-  bool done = false;
-  control::NodeAgent::Open(loop, std::move(o), [&](absl::StatusOr<std::unique_ptr<control::NodeAgent>> r) {
-    result = std::move(r);
-    done = true;
-  });
-  loop.RunUntil([&] { return done; }, absl::Seconds(60));
-  return result;
+  return control::NodeAgent::OpenAndWait(loop, std::move(o));
 }
 
 // ServerOnlySnapshot: the site's configuration before the server's first push: the server as
