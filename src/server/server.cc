@@ -405,11 +405,8 @@ void Server::Hello(Session& s, const wire::Hello& hello) {
       .Kv("remote", s.info_.remote.ToString())
       .Kv("has_version", hello.last_snapshot_version())
       .Kv("version", store_->CurrentVersion());
-  auto d = LoadDeployment(*store_);
-  if (!d.ok()) {
-    P2P_LOG(kError, "server.store").Kv("error", d.status().message());
-    return;
-  }
+  const Deployment* d = CurrentDeployment();
+  if (d == nullptr) return;
   Push(s, *d);
 }
 
@@ -435,16 +432,28 @@ void Server::Push(Session& s, const Deployment& d) {
   last_status_[s.node.id] = s.status;
 }
 
+const Deployment* Server::CurrentDeployment() {
+  // Every write that changes a snapshot moves the version on (the store's rule, and the
+  // endpoint update here), so one read per version serves every Hello and push: a reconnect
+  // storm of N nodes costs one read, not N.
+  if (deployment_ && deployment_->version == store_->CurrentVersion()) return &*deployment_;
+  auto d = LoadDeployment(*store_);
+  if (!d.ok()) {
+    P2P_LOG(kError, "server.store").Kv("error", d.status().message());
+    deployment_.reset();
+    return nullptr;
+  }
+  deployment_ = std::move(*d);
+  return &*deployment_;
+}
+
 void Server::Changed() {
   absl::Status certs = EnsureCertificates();
   if (!certs.ok()) {
     P2P_LOG(kError, "server.certificates").Kv("error", certs.message());
   }
-  auto d = LoadDeployment(*store_);
-  if (!d.ok()) {
-    P2P_LOG(kError, "server.store").Kv("error", d.status().message());
-    return;
-  }
+  const Deployment* d = CurrentDeployment();
+  if (d == nullptr) return;
   std::vector<Session*> live;
   for (auto& [id, session] : by_node_) live.push_back(session);
   for (Session* session : live) {

@@ -129,6 +129,9 @@ class Server final : public AdminHost {
   void Enroll(Session& s, const wire::Enroll& enroll);
   void Hello(Session& s, const wire::Hello& hello);
   void Push(Session& s, const Deployment& d);
+  // CurrentDeployment: the deployment at the store's current version, read once per version
+  // (null if the store failed; logged).
+  const Deployment* CurrentDeployment();
   absl::Status EnsureCertificates();
   void OnEndpointReport(Session& s, const wire::EndpointReport& report);
   void OnAuditBatch(Session& s, const wire::AuditBatch& batch);
@@ -140,6 +143,7 @@ class Server final : public AdminHost {
   tls::CertificateAuthority ca_;
   std::unique_ptr<Store> store_;
   SnapshotSettings settings_;
+  std::optional<Deployment> deployment_;  // holds certificate keys: the server's own, as in its store
   std::string control_key_pem_;  // wiped in the destructor
   std::unique_ptr<control::ControlListener> listener_;
   std::map<Session*, std::unique_ptr<Session>> sessions_;
