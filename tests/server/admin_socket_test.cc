@@ -3,6 +3,7 @@
 // harm (and a good request after them), the deadline, peer checks by SO_PEERCRED, and the
 // client's message when nothing listens.
 #include "server/admin_socket.h"
+#include "temp_dir.h"
 
 #include <grp.h>
 #include <sys/socket.h>
@@ -28,19 +29,7 @@ namespace {
 using namespace p2proxy::server;
 using p2proxy::net::Loop;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "admin_sock.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using p2proxy::server::testing::TempDir;
 
 class Host : public AdminHost {
  public:

@@ -2,6 +2,7 @@
 // refused, exit statuses, tables and --json parsed back, tokens never listed in clear,
 // Changed()/Disconnect() exactly on writes, audit filters.
 #include "server/admin.h"
+#include "temp_dir.h"
 #include "control/node_agent.h"
 
 #include <google/protobuf/struct.pb.h>
@@ -26,19 +27,7 @@ using google::protobuf::Value;
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);  // 2023-11-14T22:13:20Z
 const std::string kPin(64, 'a');
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "admin_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using p2proxy::server::testing::TempDir;
 
 class FakeHost : public AdminHost {
  public:

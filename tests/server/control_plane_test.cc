@@ -3,6 +3,7 @@
 // good and bad tokens, snapshots pushed on change and acked, a revoked node refused, audit
 // batches stored once, and a node that rides out a server restart.
 #include <catch2/catch.hpp>
+#include "temp_dir.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -25,19 +26,7 @@ namespace {
 using namespace p2proxy;
 namespace wire = p2proxy::control::wire;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "control_plane_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using p2proxy::server::testing::TempDir;
 
 void Ok(const absl::Status& s) {
   INFO(s.message());

@@ -1,6 +1,7 @@
 // Snapshots made from a real store: each passes the wire validation, and each node is told
 // only what it needs (least knowledge), and nothing a client must not hold.
 #include "server/snapshots.h"
+#include "temp_dir.h"
 
 #include <catch2/catch.hpp>
 
@@ -20,19 +21,7 @@ namespace control = p2proxy::control;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "snapshots_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using p2proxy::server::testing::TempDir;
 
 template <typename T>
 T Value(absl::StatusOr<T> s) {

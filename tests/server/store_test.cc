@@ -2,6 +2,7 @@
 // the snapshot version, audit idempotence and queries, schema migrations, file modes, and a
 // kill -9 during a burst of writes.
 #include "server/sqlite_store.h"
+#include "temp_dir.h"
 
 #include <signal.h>
 #include <sqlite3.h>
@@ -29,20 +30,7 @@ using p2proxy::base::IpPrefix;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
-// TempDir is a fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "store_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using p2proxy::server::testing::TempDir;
 
 std::unique_ptr<SqliteStore> OpenOk(const std::string& path, SqliteStoreOptions options = {}) {
   auto store = SqliteStore::Open(path, std::move(options));
