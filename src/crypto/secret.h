@@ -82,7 +82,9 @@ class SecretString {
     text_.clear();
   }
   std::string_view view() const { return text_; }
+  const std::string& str() const { return text_; }
   bool empty() const { return text_.empty(); }
+  size_t size() const { return text_.size(); }
   // Equals compares in time that depends only on the lengths.
   bool Equals(const SecretString& other) const {
     return text_.size() == other.text_.size() && CRYPTO_memcmp(text_.data(), other.text_.data(), text_.size()) == 0;

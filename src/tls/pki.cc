@@ -505,22 +505,6 @@ absl::StatusOr<ParsedCsr> ParseCsrInternal(std::string_view pem) {
 
 }  // namespace
 
-// --- SecretString ---
-
-SecretString& SecretString::operator=(SecretString&& other) noexcept {
-  if (this != &other) {
-    Clear();
-    value_ = std::move(other.value_);
-    other.Clear();
-  }
-  return *this;
-}
-
-void SecretString::Clear() {
-  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
-  value_.clear();
-}
-
 // --- KeyPair ---
 
 KeyPair::KeyPair(KeyPair&&) noexcept = default;

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "crypto/secret.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
@@ -50,29 +51,9 @@ inline constexpr absl::Duration kClockSkewAllowance = absl::Minutes(5);
 
 using Sha256Digest = std::array<uint8_t, 32>;
 
-// SecretString holds secret text (a PEM private key). It is move-only and overwrites its bytes
-// (OPENSSL_cleanse) when destroyed, cleared or assigned over. A caller that copies the text out
-// (e.g. into a protobuf) owns wiping that copy.
-class SecretString {
- public:
-  SecretString() = default;
-  explicit SecretString(std::string value) : value_(std::move(value)) {}
-  ~SecretString() { Clear(); }
-  SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.Clear(); }
-  SecretString& operator=(SecretString&& other) noexcept;
-  SecretString(const SecretString&) = delete;
-  SecretString& operator=(const SecretString&) = delete;
-
-  std::string_view view() const { return value_; }
-  const std::string& str() const { return value_; }
-  bool empty() const { return value_.empty(); }
-  size_t size() const { return value_.size(); }
-  // Clear wipes and empties the text.
-  void Clear();
-
- private:
-  std::string value_;
-};
+// SecretString (crypto/secret.h) holds the PEM private keys this file hands out: wiped when
+// destroyed, cleared or moved from. A caller that copies the text out owns wiping that copy.
+using SecretString = crypto::SecretString;
 
 // KeyPair is an ECDSA P-256 private key (and so its public key). Move-only; the key lives in
 // BoringSSL's memory, which BoringSSL wipes when it is freed.
