@@ -18,30 +18,11 @@
 #include "base/status_macros.h"
 
 namespace p2proxy::control {
-namespace {
-
-using absl::StrCat;
-using google::protobuf::RepeatedPtrField;
-using wire::Frame;
-
-constexpr size_t kKeyLen = 32;  // X25519 public key
-constexpr size_t kSha256Len = 32;
-constexpr size_t kMaxEchoLen = 64;         // how much of a bad value an error repeats
-constexpr size_t kMaxAddressTextLen = 64;  // "[ffff:...:ffff]:65535" is 47
-
-// ---- Paths and messages ------------------------------------------------------------------
-
-absl::Status Bad(absl::string_view path, absl::string_view what) {
-  return absl::InvalidArgumentError(StrCat("control: ", path, ": ", what));
-}
-
-std::string At(absl::string_view path, size_t index) { return StrCat(path, "[", index, "]"); }
-
-// Quote repeats |value| in single quotes, cut to kMaxEchoLen bytes, with bytes outside
-// printable ASCII, quotes and backslashes escaped, so an error stays one readable line.
-std::string Quote(absl::string_view value) {
+// QuoteForError (validate.h) repeats |value| in single quotes, cut to kMaxQuotedLen bytes,
+// with bytes outside printable ASCII, quotes and backslashes escaped.
+std::string QuoteForError(absl::string_view value) {
   std::string out = "'";
-  const absl::string_view shown = value.substr(0, kMaxEchoLen);
+  const absl::string_view shown = value.substr(0, kMaxQuotedLen);
   for (char c : shown) {
     const auto b = static_cast<uint8_t>(c);
     if (b == '\'' || b == '\\') {
@@ -56,6 +37,25 @@ std::string Quote(absl::string_view value) {
   out += shown.size() < value.size() ? "'..." : "'";
   return out;
 }
+
+
+namespace {
+
+using absl::StrCat;
+using google::protobuf::RepeatedPtrField;
+using wire::Frame;
+
+constexpr size_t kKeyLen = 32;  // X25519 public key
+constexpr size_t kSha256Len = 32;
+constexpr size_t kMaxAddressTextLen = 64;  // "[ffff:...:ffff]:65535" is 47
+
+// ---- Paths and messages ------------------------------------------------------------------
+
+absl::Status Bad(absl::string_view path, absl::string_view what) {
+  return absl::InvalidArgumentError(StrCat("control: ", path, ": ", what));
+}
+
+std::string At(absl::string_view path, size_t index) { return StrCat(path, "[", index, "]"); }
 
 // ---- Strings -----------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ absl::Status CheckPrintable(absl::string_view value, absl::string_view path, siz
   if (value.empty()) return required ? Bad(path, "missing") : absl::OkStatus();
   P2P_RETURN_IF_ERROR(CheckLen(value, path, max));
   if (!IsPrintableAscii(value)) {
-    return Bad(path, StrCat(Quote(value), " holds a byte that is not printable ASCII"));
+    return Bad(path, StrCat(QuoteForError(value), " holds a byte that is not printable ASCII"));
   }
   return absl::OkStatus();
 }
@@ -114,7 +114,7 @@ absl::Status CheckPrintable(absl::string_view value, absl::string_view path, siz
 // comma-separated in the headers the site sets for targets (X-P2proxy-Roles).
 absl::Status CheckName(absl::string_view value, absl::string_view path, bool required) {
   P2P_RETURN_IF_ERROR(CheckText(value, path, kMaxNameLen, required));
-  if (absl::StrContains(value, ',')) return Bad(path, StrCat(Quote(value), " holds a ','"));
+  if (absl::StrContains(value, ',')) return Bad(path, StrCat(QuoteForError(value), " holds a ','"));
   return absl::OkStatus();
 }
 
@@ -125,7 +125,7 @@ absl::Status CheckId(absl::string_view value, absl::string_view path) {
   P2P_RETURN_IF_ERROR(CheckLen(value, path, kMaxIdLen));
   for (char c : value) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return Bad(path, StrCat(Quote(value), " is not an id (letters, digits, '.', '_', '-')"));
+      return Bad(path, StrCat(QuoteForError(value), " is not an id (letters, digits, '.', '_', '-')"));
     }
   }
   return absl::OkStatus();
@@ -206,7 +206,7 @@ absl::Status CheckNames(const RepeatedPtrField<std::string>& names, absl::string
   for (int i = 0; i < names.size(); ++i) {
     P2P_RETURN_IF_ERROR(CheckName(names[i], At(path, i), /*required=*/true));
     if (!seen.insert(names[i]).second) {
-      return Bad(At(path, i), StrCat(Quote(names[i]), " is listed twice"));
+      return Bad(At(path, i), StrCat(QuoteForError(names[i]), " is listed twice"));
     }
   }
   return absl::OkStatus();
@@ -218,14 +218,14 @@ absl::Status CheckNames(const RepeatedPtrField<std::string>& names, absl::string
 absl::Status CheckIpv4(absl::string_view value, absl::string_view path) {
   if (value.empty()) return Bad(path, "missing");
   if (value.size() > kMaxAddressTextLen || !IsPrintableAscii(value)) {
-    return Bad(path, StrCat(Quote(value), " is not an IPv4 address"));
+    return Bad(path, StrCat(QuoteForError(value), " is not an IPv4 address"));
   }
   auto ip = base::IpAddress::Parse(value);
   if (!ip.ok() || ip->family != base::IpAddress::kV4) {
-    return Bad(path, StrCat(Quote(value), " is not an IPv4 address"));
+    return Bad(path, StrCat(QuoteForError(value), " is not an IPv4 address"));
   }
   if (ip->ToString() != value) {
-    return Bad(path, StrCat(Quote(value), " is not in canonical form ('", ip->ToString(), "')"));
+    return Bad(path, StrCat(QuoteForError(value), " is not in canonical form ('", ip->ToString(), "')"));
   }
   return absl::OkStatus();
 }
@@ -234,15 +234,15 @@ absl::Status CheckIpv4(absl::string_view value, absl::string_view path) {
 absl::Status CheckEndpoint(absl::string_view value, absl::string_view path) {
   if (value.empty()) return Bad(path, "missing");
   if (value.size() > kMaxAddressTextLen || !IsPrintableAscii(value)) {
-    return Bad(path, StrCat(Quote(value), " is not an endpoint (IPv4:port or [IPv6]:port)"));
+    return Bad(path, StrCat(QuoteForError(value), " is not an endpoint (IPv4:port or [IPv6]:port)"));
   }
   auto addr = base::SocketAddress::Parse(value);
   if (!addr.ok()) {
-    return Bad(path, StrCat(Quote(value), " is not an endpoint (IPv4:port or [IPv6]:port)"));
+    return Bad(path, StrCat(QuoteForError(value), " is not an endpoint (IPv4:port or [IPv6]:port)"));
   }
-  if (addr->port() == 0) return Bad(path, StrCat(Quote(value), ": port 0"));
+  if (addr->port() == 0) return Bad(path, StrCat(QuoteForError(value), ": port 0"));
   if (addr->ToString() != value) {
-    return Bad(path, StrCat(Quote(value), " is not in canonical form ('", addr->ToString(), "')"));
+    return Bad(path, StrCat(QuoteForError(value), " is not in canonical form ('", addr->ToString(), "')"));
   }
   return absl::OkStatus();
 }
@@ -252,12 +252,12 @@ absl::Status CheckPrefix(absl::string_view value, absl::string_view path) {
   if (value.empty()) return Bad(path, "missing");
   if (value.size() > kMaxAddressTextLen || !IsPrintableAscii(value) ||
       !absl::StrContains(value, '/')) {
-    return Bad(path, StrCat(Quote(value), " is not a prefix (ADDRESS/LENGTH)"));
+    return Bad(path, StrCat(QuoteForError(value), " is not a prefix (ADDRESS/LENGTH)"));
   }
   auto prefix = base::IpPrefix::Parse(value);
-  if (!prefix.ok()) return Bad(path, StrCat(Quote(value), " is not a prefix (ADDRESS/LENGTH)"));
+  if (!prefix.ok()) return Bad(path, StrCat(QuoteForError(value), " is not a prefix (ADDRESS/LENGTH)"));
   if (prefix->ToString() != value) {
-    return Bad(path, StrCat(Quote(value), " is not in canonical form ('", prefix->ToString(),
+    return Bad(path, StrCat(QuoteForError(value), " is not in canonical form ('", prefix->ToString(),
                             "'; host bits zero)"));
   }
   return absl::OkStatus();
@@ -272,39 +272,39 @@ absl::Status CheckDomain(absl::string_view value, absl::string_view path, bool w
   }
   absl::string_view rest = value;
   if (absl::StartsWith(rest, "*.")) {
-    if (!wildcard_ok) return Bad(path, StrCat(Quote(value), ": no wildcard allowed here"));
+    if (!wildcard_ok) return Bad(path, StrCat(QuoteForError(value), ": no wildcard allowed here"));
     rest.remove_prefix(2);
   }
   if (absl::EndsWith(rest, ".")) {
-    return Bad(path, StrCat(Quote(value), ": write it without the trailing dot"));
+    return Bad(path, StrCat(QuoteForError(value), ": write it without the trailing dot"));
   }
   absl::string_view last;
   while (true) {
     const size_t dot = rest.find('.');
     const absl::string_view label = rest.substr(0, dot);
-    if (label.empty()) return Bad(path, StrCat(Quote(value), " has an empty label"));
+    if (label.empty()) return Bad(path, StrCat(QuoteForError(value), " has an empty label"));
     if (label.size() > kMaxLabelLen) {
-      return Bad(path, StrCat(Quote(value), " has a label of ", label.size(), " bytes; at most ",
+      return Bad(path, StrCat(QuoteForError(value), " has a label of ", label.size(), " bytes; at most ",
                               kMaxLabelLen));
     }
     for (char c : label) {
       if (absl::ascii_isupper(static_cast<unsigned char>(c))) {
-        return Bad(path, StrCat(Quote(value), " is not in lower case"));
+        return Bad(path, StrCat(QuoteForError(value), " is not in lower case"));
       }
       if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
           !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
-        return Bad(path, StrCat(Quote(value), " is not a domain (letters, digits, '-', '.')"));
+        return Bad(path, StrCat(QuoteForError(value), " is not a domain (letters, digits, '-', '.')"));
       }
     }
     if (label.front() == '-' || label.back() == '-') {
-      return Bad(path, StrCat(Quote(value), ": a label starts or ends with '-'"));
+      return Bad(path, StrCat(QuoteForError(value), ": a label starts or ends with '-'"));
     }
     last = label;
     if (dot == absl::string_view::npos) break;
     rest.remove_prefix(dot + 1);
   }
   if (last.find_first_not_of("0123456789") == absl::string_view::npos) {
-    return Bad(path, StrCat(Quote(value), ": the last label is all digits"));
+    return Bad(path, StrCat(QuoteForError(value), ": the last label is all digits"));
   }
   return absl::OkStatus();
 }
@@ -316,7 +316,7 @@ absl::Status CheckHostPort(absl::string_view value, absl::string_view path) {
   const size_t colon = value.rfind(':');
   if (colon == absl::string_view::npos ||
       value.substr(0, colon).find(':') != absl::string_view::npos) {
-    return Bad(path, StrCat(Quote(value), " is not HOST:PORT (IPv6 goes in brackets)"));
+    return Bad(path, StrCat(QuoteForError(value), " is not HOST:PORT (IPv6 goes in brackets)"));
   }
   const absl::string_view host = value.substr(0, colon);
   const absl::string_view port_text = value.substr(colon + 1);
@@ -330,7 +330,7 @@ absl::Status CheckHostPort(absl::string_view value, absl::string_view path) {
       port_text.find_first_not_of("0123456789") != absl::string_view::npos ||
       (port_text.size() > 1 && port_text.front() == '0') || !absl::SimpleAtoi(port_text, &port) ||
       port == 0 || port > 65535) {
-    return Bad(path, StrCat(Quote(value), ": ", Quote(port_text), " is not a port (1-65535)"));
+    return Bad(path, StrCat(QuoteForError(value), ": ", QuoteForError(port_text), " is not a port (1-65535)"));
   }
   return absl::OkStatus();
 }
@@ -388,7 +388,7 @@ absl::Status CheckPeer(const wire::Peer& m, const std::string& p) {
   for (int i = 0; i < m.allowed_ips_size(); ++i) {
     P2P_RETURN_IF_ERROR(CheckPrefix(m.allowed_ips(i), At(ips_path, i)));
     if (!ips.insert(m.allowed_ips(i)).second) {
-      return Bad(At(ips_path, i), StrCat(Quote(m.allowed_ips(i)), " is listed twice"));
+      return Bad(At(ips_path, i), StrCat(QuoteForError(m.allowed_ips(i)), " is listed twice"));
     }
   }
   if (!m.endpoint().empty())
@@ -428,13 +428,13 @@ absl::Status CheckAccess(const wire::Access& m, const std::string& p, bool https
     const std::string prefix_path = StrCat(rp, ".prefix");
     P2P_RETURN_IF_ERROR(CheckPrintable(rule.prefix(), prefix_path, kMaxPathPrefixLen, true));
     if (rule.prefix().front() != '/') {
-      return Bad(prefix_path, StrCat(Quote(rule.prefix()), " does not start with '/'"));
+      return Bad(prefix_path, StrCat(QuoteForError(rule.prefix()), " does not start with '/'"));
     }
     if (rule.prefix().find_first_of("?#%\\") != std::string::npos) {
-      return Bad(prefix_path, StrCat(Quote(rule.prefix()), " holds '?', '#', '%' or '\\'"));
+      return Bad(prefix_path, StrCat(QuoteForError(rule.prefix()), " holds '?', '#', '%' or '\\'"));
     }
     if (!prefixes.insert(rule.prefix()).second) {
-      return Bad(prefix_path, StrCat(Quote(rule.prefix()), " is listed twice"));
+      return Bad(prefix_path, StrCat(QuoteForError(rule.prefix()), " is listed twice"));
     }
     P2P_RETURN_IF_ERROR(CheckNames(rule.users(), StrCat(rp, ".users"), kMaxGrants));
     P2P_RETURN_IF_ERROR(CheckNames(rule.roles(), StrCat(rp, ".roles"), kMaxGrants));
@@ -458,7 +458,7 @@ absl::Status CheckResource(const wire::Resource& m, const std::string& p) {
   for (int i = 0; i < m.domains_size(); ++i) {
     P2P_RETURN_IF_ERROR(CheckDomain(m.domains(i), At(domains, i), /*wildcard_ok=*/true));
     if (!seen_domains.insert(m.domains(i)).second) {
-      return Bad(At(domains, i), StrCat(Quote(m.domains(i)), " is listed twice"));
+      return Bad(At(domains, i), StrCat(QuoteForError(m.domains(i)), " is listed twice"));
     }
   }
   P2P_RETURN_IF_ERROR(CheckIpv4(m.address(), StrCat(p, ".address")));
@@ -475,7 +475,7 @@ absl::Status CheckResource(const wire::Resource& m, const std::string& p) {
     const std::string tp = At(targets, i);
     P2P_RETURN_IF_ERROR(CheckId(t.site_id(), StrCat(tp, ".site_id")));
     if (!sites.insert(t.site_id()).second) {
-      return Bad(StrCat(tp, ".site_id"), StrCat(Quote(t.site_id()), " is listed twice"));
+      return Bad(StrCat(tp, ".site_id"), StrCat(QuoteForError(t.site_id()), " is listed twice"));
     }
     if (!t.address().empty())
       P2P_RETURN_IF_ERROR(CheckHostPort(t.address(), StrCat(tp, ".address")));
@@ -495,11 +495,11 @@ absl::Status CheckSite(const wire::SiteSection& m, const std::string& p,
     P2P_RETURN_IF_ERROR(CheckName(c.resource(), rp, /*required=*/true));
     const auto it = resource_is_https.find(c.resource());
     if (it == resource_is_https.end()) {
-      return Bad(rp, StrCat(Quote(c.resource()), " is not a resource of this snapshot"));
+      return Bad(rp, StrCat(QuoteForError(c.resource()), " is not a resource of this snapshot"));
     }
-    if (!it->second) return Bad(rp, StrCat(Quote(c.resource()), " is not an https resource"));
+    if (!it->second) return Bad(rp, StrCat(QuoteForError(c.resource()), " is not an https resource"));
     if (!seen.insert(c.resource()).second) {
-      return Bad(rp, StrCat(Quote(c.resource()), " has a certificate already"));
+      return Bad(rp, StrCat(QuoteForError(c.resource()), " has a certificate already"));
     }
     P2P_RETURN_IF_ERROR(CheckPem(c.certificate_chain_pem(), StrCat(cp, ".certificate_chain_pem"),
                                  kMaxChainPemLen, {"CERTIFICATE"}));
@@ -516,7 +516,7 @@ absl::Status CheckClient(const wire::ClientSection& m, const std::string& p) {
   for (int i = 0; i < m.zones_size(); ++i) {
     P2P_RETURN_IF_ERROR(CheckDomain(m.zones(i), At(zones_path, i), /*wildcard_ok=*/false));
     if (!zones.insert(m.zones(i)).second) {
-      return Bad(At(zones_path, i), StrCat(Quote(m.zones(i)), " is listed twice"));
+      return Bad(At(zones_path, i), StrCat(QuoteForError(m.zones(i)), " is listed twice"));
     }
   }
   const std::string records = StrCat(p, ".records");
@@ -528,7 +528,7 @@ absl::Status CheckClient(const wire::ClientSection& m, const std::string& p) {
     const std::string np = StrCat(rp, ".name");
     P2P_RETURN_IF_ERROR(CheckDomain(r.name(), np, /*wildcard_ok=*/true));
     if (!names.insert(r.name()).second) {
-      return Bad(np, StrCat(Quote(r.name()), " is listed twice"));
+      return Bad(np, StrCat(QuoteForError(r.name()), " is listed twice"));
     }
     // A record outside every zone would be answered by nobody (or leak to the upstream
     // resolvers, against invariant I2): the name must be a zone or under one.
@@ -542,7 +542,7 @@ absl::Status CheckClient(const wire::ClientSection& m, const std::string& p) {
       if (dot == absl::string_view::npos) break;
       suffix.remove_prefix(dot + 1);
     }
-    if (!in_zone) return Bad(np, StrCat(Quote(r.name()), " is in none of the zones"));
+    if (!in_zone) return Bad(np, StrCat(QuoteForError(r.name()), " is in none of the zones"));
     P2P_RETURN_IF_ERROR(CheckIpv4(r.address(), StrCat(rp, ".address")));
   }
   return absl::OkStatus();
@@ -561,7 +561,7 @@ absl::Status CheckSnapshot(const wire::Snapshot& m, const std::string& p) {
       return Bad(StrCat(pp, ".public_key"), "the same key as an earlier peer");
     }
     if (!node_ids.insert(peer.node_id()).second) {
-      return Bad(StrCat(pp, ".node_id"), StrCat(Quote(peer.node_id()), " is listed twice"));
+      return Bad(StrCat(pp, ".node_id"), StrCat(QuoteForError(peer.node_id()), " is listed twice"));
     }
   }
   const std::string resources = StrCat(p, ".resources");
@@ -573,7 +573,7 @@ absl::Status CheckSnapshot(const wire::Snapshot& m, const std::string& p) {
     const std::string rp = At(resources, i);
     P2P_RETURN_IF_ERROR(CheckResource(r, rp));
     if (!is_https.emplace(r.name(), r.kind() == wire::RESOURCE_KIND_HTTPS).second) {
-      return Bad(StrCat(rp, ".name"), StrCat(Quote(r.name()), " is listed twice"));
+      return Bad(StrCat(rp, ".name"), StrCat(QuoteForError(r.name()), " is listed twice"));
     }
     // https and tcp are both TCP: they cannot share an address and port.
     const bool udp = r.kind() == wire::RESOURCE_KIND_UDP;
@@ -616,7 +616,7 @@ absl::Status CheckEndpointReport(const wire::EndpointReport& m, absl::string_vie
   for (int i = 0; i < m.endpoints_size(); ++i) {
     P2P_RETURN_IF_ERROR(CheckEndpoint(m.endpoints(i), At(ep, i)));
     if (!seen.insert(m.endpoints(i)).second) {
-      return Bad(At(ep, i), StrCat(Quote(m.endpoints(i)), " is listed twice"));
+      return Bad(At(ep, i), StrCat(QuoteForError(m.endpoints(i)), " is listed twice"));
     }
   }
   return absl::OkStatus();
@@ -631,7 +631,7 @@ absl::Status CheckHealth(const wire::Health& m, absl::string_view p) {
     const std::string ip = At(sp, i);
     P2P_RETURN_IF_ERROR(CheckId(s.site_id(), StrCat(ip, ".site_id")));
     if (!seen.insert(s.site_id()).second) {
-      return Bad(StrCat(ip, ".site_id"), StrCat(Quote(s.site_id()), " is listed twice"));
+      return Bad(StrCat(ip, ".site_id"), StrCat(QuoteForError(s.site_id()), " is listed twice"));
     }
     if (s.rtt_micros() > kMaxRttMicros) {
       return Bad(StrCat(ip, ".rtt_micros"),

@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "control/control.pb.h"
 
 namespace p2proxy::control {
@@ -59,6 +61,13 @@ absl::Status ValidateFrame(const wire::Frame& frame);
 // enrollment token and the certificate keys of a site snapshot. The receiver calls it once it
 // has taken the keys into its own wiping types, and the sender once the frame is encoded.
 void WipeFrameSecrets(wire::Frame* frame);
+
+// kMaxQuotedLen is how much of a bad value an error repeats.
+inline constexpr size_t kMaxQuotedLen = 64;
+// QuoteForError repeats |value| in an error: in single quotes, cut to kMaxQuotedLen bytes (then
+// "..."), bytes outside printable ASCII, quotes and backslashes escaped, so the error stays one
+// readable line whatever a peer or an administrator sent. Never pass a secret.
+std::string QuoteForError(absl::string_view value);
 
 }  // namespace p2proxy::control
 

@@ -19,27 +19,6 @@ using absl::StrCat;
 
 // kPayloadUrl names the Status payload that carries a StoreError.
 constexpr absl::string_view kPayloadUrl = "type.p2proxy.dev/p2proxy.server.StoreError";
-constexpr size_t kMaxEchoLen = 64;
-
-// Quote repeats |value| in single quotes, cut short, with bytes that are not printable ASCII
-// escaped, so an error stays one readable line.
-std::string Quote(absl::string_view value) {
-  std::string out = "'";
-  const absl::string_view shown = value.substr(0, kMaxEchoLen);
-  for (char c : shown) {
-    const auto b = static_cast<uint8_t>(c);
-    if (b == '\'' || b == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (b < 0x20 || b >= 0x7F) {
-      absl::StrAppendFormat(&out, "\\x%02x", b);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out += shown.size() < value.size() ? "'..." : "'";
-  return out;
-}
 
 // IsUtf8: well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
 bool IsUtf8(absl::string_view s) {
@@ -152,7 +131,7 @@ std::string HashToken(absl::string_view token) {
 
 absl::Status ValidateName(absl::string_view what, absl::string_view value) {
   auto bad = [&](absl::string_view why) {
-    return MakeStoreError(StoreError::kInvalid, StrCat(what, " ", Quote(value), ": ", why));
+    return MakeStoreError(StoreError::kInvalid, StrCat(what, " ", control::QuoteForError(value), ": ", why));
   };
   if (value.empty()) return MakeStoreError(StoreError::kInvalid, StrCat(what, ": name missing"));
   if (value.size() > control::kMaxNameLen) {
@@ -174,7 +153,7 @@ absl::Status ValidateName(absl::string_view what, absl::string_view value) {
 absl::Status ValidateResource(const wire::Resource& resource) {
   const absl::Status name_ok = ValidateName("resource", resource.name());
   if (!name_ok.ok()) return name_ok;
-  const std::string who = StrCat("resource ", Quote(resource.name()));
+  const std::string who = StrCat("resource ", control::QuoteForError(resource.name()));
   auto bad = [&](absl::string_view why) {
     return MakeStoreError(StoreError::kInvalid, StrCat(who, ": ", why));
   };
