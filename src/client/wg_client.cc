@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
-#include "client/route_netlink.h"
 #include "crypto/keys.h"
 #include "crypto/x25519.h"
 #include "tunnel/uapi_bridge.h"
@@ -141,7 +140,7 @@ absl::StatusOr<WgClient::ApplyResult> WgClient::ApplyPeers(const std::vector<Cli
     for (const base::IpPrefix& prefix : routes.remove) {
       auto owned = own_routes_.find(prefix.ToString());
       if (owned == own_routes_.end()) continue;  // it was there before us: not ours to remove
-      absl::Status st = DeleteDeviceRoute(tun_->index(), tun_->name(), prefix);
+      absl::Status st = tun_->RemoveRoute(prefix);
       if (st.ok() || absl::IsNotFound(st)) {
         own_routes_.erase(owned);
         if (st.ok()) ++result.routes_removed;

@@ -63,6 +63,8 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view kern
       return absl::PermissionDeniedError(msg);
     case EEXIST:
       return absl::AlreadyExistsError(msg);
+    case ESRCH:  // a route to delete that is not there
+      return absl::NotFoundError(msg);
     case ENODEV:
     case ENXIO:
       return absl::NotFoundError(absl::StrCat(msg, "; the interface is gone"));
@@ -524,22 +526,26 @@ absl::Status TunDevice::SetUp(bool up) {
   return InterfaceIoctl(SIOCSIFFLAGS, &ifr, what);
 }
 
-absl::Status TunDevice::AddRoute(const base::IpPrefix& prefix) {
-  const std::string what = absl::StrCat("tun ", name_, ": add route ", prefix.ToString());
+absl::Status TunDevice::AddRoute(const base::IpPrefix& prefix) { return ChangeRoute(prefix, true); }
+
+absl::Status TunDevice::RemoveRoute(const base::IpPrefix& prefix) { return ChangeRoute(prefix, false); }
+
+absl::Status TunDevice::ChangeRoute(const base::IpPrefix& prefix, bool add) {
+  const std::string what = absl::StrCat("tun ", name_, add ? ": add route " : ": remove route ", prefix.ToString());
   const bool v4 = prefix.address.family == base::IpAddress::kV4;
   if (!v4 && prefix.address.family != base::IpAddress::kV6) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": not an IPv4 or IPv6 prefix"));
   }
-  // What `ip route add PREFIX dev NAME` sends: a unicast device route in the main table.
+  // What `ip route add|del PREFIX dev NAME` sends: a unicast device route in the main table.
   rtmsg rt;
   std::memset(&rt, 0, sizeof(rt));
   rt.rtm_family = v4 ? AF_INET : AF_INET6;
   rt.rtm_dst_len = prefix.length;
   rt.rtm_table = RT_TABLE_MAIN;
-  rt.rtm_protocol = RTPROT_BOOT;
-  rt.rtm_scope = v4 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  rt.rtm_type = RTN_UNICAST;
-  NetlinkRequest req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
+  rt.rtm_protocol = add ? RTPROT_BOOT : RTPROT_UNSPEC;
+  rt.rtm_scope = add ? (v4 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE) : RT_SCOPE_NOWHERE;
+  rt.rtm_type = add ? RTN_UNICAST : RTN_UNSPEC;  // a delete matches the route whatever its type
+  NetlinkRequest req(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_EXCL : 0, &rt, sizeof(rt));
   req.AddAttribute(RTA_DST, prefix.address.span());
   req.AddU32(RTA_OIF, static_cast<uint32_t>(index_));
   return req.Transact(what);

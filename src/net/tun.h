@@ -101,6 +101,8 @@ class TunDevice final : public DeferredDeletable {
   // route, scope link for IPv4), through netlink. The interface must be up (FailedPrecondition
   // otherwise); the same route twice gives AlreadyExists.
   absl::Status AddRoute(const base::IpPrefix& prefix);
+  // RemoveRoute removes such a route (`ip route del PREFIX dev NAME`); NotFound if there is none.
+  absl::Status RemoveRoute(const base::IpPrefix& prefix);
 
   // name is the interface's name as the kernel chose it ("p2p0" for "p2p%d").
   const std::string& name() const { return name_; }
@@ -110,6 +112,7 @@ class TunDevice final : public DeferredDeletable {
 
  private:
   TunDevice(int fd, std::string name, PacketCallback cb, Options options);
+  absl::Status ChangeRoute(const base::IpPrefix& prefix, bool add);
   static void OnPoll(uv_poll_t* h, int status, int events);
   void ReadBatch();
   void StopReading();

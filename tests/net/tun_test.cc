@@ -367,7 +367,7 @@ TEST_CASE("the kernel answers an ICMP echo request written into the TUN") {
   REQUIRE(echoed == "ping payload");
 }
 
-TEST_CASE("AddRoute sends a whole prefix into the TUN") {
+TEST_CASE("AddRoute sends a whole prefix into the TUN, RemoveRoute takes it away") {
   PrivateNetns netns;
   if (!netns.skip_reason().empty()) {
     WARN(netns.skip_reason());
@@ -397,6 +397,12 @@ TEST_CASE("AddRoute sends a whole prefix into the TUN") {
   REQUIRE(loop.RunUntil([&] { return FindUdp(received, kLocal, far, &got); }, kWait));
   REQUIRE(got.data == "routed");
   REQUIRE(got.dst_port == 4242);
+
+  // RemoveRoute takes it away: a second removal finds nothing, and adding it again works (an
+  // existing route would give AlreadyExists).
+  REQUIRE_OK(dev->RemoveRoute(routed));
+  REQUIRE(dev->RemoveRoute(routed).code() == absl::StatusCode::kNotFound);
+  REQUIRE_OK(dev->AddRoute(routed));
 }
 
 TEST_CASE("an IPv6 address and route set through netlink carry traffic into the TUN") {
