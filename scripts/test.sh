@@ -55,9 +55,27 @@ run_config() {
   elif [ $rc -ne 0 ]; then
     total_fail=$((total_fail + 1))
   fi
+  if [ $rc -ne 0 ]; then
+    failed_configs+=("$preset")
+    digest+=("$(failure_digest "$preset" "$log")")
+  fi
   rm -f "$log"
-  [ $rc -eq 0 ] || failed_configs+=("$preset")
 }
+
+# failure_digest PRESET CTEST_LOG: each failed test's last lines of output, printed again at the
+# very end so that a CI log cut in the middle still shows why a test failed.
+failure_digest() {
+  local dir="$root/build/$1/Testing/Temporary"
+  [ -f "$dir/LastTest.log" ] || return 0
+  local name
+  sed -n '/The following tests FAILED:/,$p' "$2" | sed -nE 's/^[[:space:]]+[0-9]+ - (.*) \([^)]*\)$/\1/p' |
+  while read -r name; do
+    echo "--- [$1] $name: last lines of its output"
+    awk -v t="$name" '$0 ~ "^[0-9]+/[0-9]+ Test: " && substr($0, index($0, "Test: ") + 6) == t {on=1; next}
+                      on && /^<end of output>/ {exit} on {print}' "$dir/LastTest.log" | tail -n 60
+  done
+}
+digest=()
 
 start=$(date +%s)
 run_config ci
@@ -69,6 +87,7 @@ ccache -s 2>/dev/null | grep -iE 'hits|misses' | head -3 >&2 || true
 echo "test.sh: finished in $(( $(date +%s) - start ))s" >&2
 if [ ${#failed_configs[@]} -gt 0 ]; then
   echo "test.sh: failures in: ${failed_configs[*]}" >&2
+  printf '%s\n' "${digest[@]}" >&2
 fi
 echo "all: $total_pass passed, $total_fail failed"
 [ ${#failed_configs[@]} -eq 0 ]

@@ -17,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/process_limits.h"
 #include "base/malloc_tune.h"
 #include "client/client_config.h"
 #include "client/dns_service.h"
@@ -126,6 +127,12 @@ int main(int argc, char** argv) {
                              "' is not one of debug, info, warn, error"));
   }
   base::SetLogLevel(level);
+  if (const base::OpenFileLimit files = base::RaiseOpenFileLimit(); files.after < 4096) {
+    P2P_LOG(kWarn, "process.open_files")
+        .Kv("limit", files.after)
+        .Kv("hard", files.hard)
+        .Kv("what", "each connection costs a descriptor; raise the hard RLIMIT_NOFILE (systemd: LimitNOFILE=)");
+  }
 
   std::optional<client::ClientConfig> cconfig;
   const std::string config_path = absl::GetFlag(FLAGS_config);

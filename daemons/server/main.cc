@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/process_limits.h"
 #include "net/loop.h"
 #include "net/signal.h"
 #include "server/admin.h"
@@ -108,6 +109,12 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--log_level: '", absl::GetFlag(FLAGS_log_level), "' is not one of debug, info, warn, error"), 2);
   }
   base::SetLogLevel(level);
+  if (const base::OpenFileLimit files = base::RaiseOpenFileLimit(); files.after < 4096) {
+    P2P_LOG(kWarn, "process.open_files")
+        .Kv("limit", files.after)
+        .Kv("hard", files.hard)
+        .Kv("what", "each connection costs a descriptor; raise the hard RLIMIT_NOFILE (systemd: LimitNOFILE=)");
+  }
 
   server::ServerConfig config;
   config.state_dir = absl::GetFlag(FLAGS_state_dir);

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/process_limits.h"
 #include "base/status_macros.h"
 #include "base/malloc_tune.h"
 #include "net/loop.h"
@@ -154,6 +155,12 @@ int main(int argc, char** argv) {
                              "' is not one of debug, info, warn, error"));
   }
   base::SetLogLevel(level);
+  if (const base::OpenFileLimit files = base::RaiseOpenFileLimit(); files.after < 4096) {
+    P2P_LOG(kWarn, "process.open_files")
+        .Kv("limit", files.after)
+        .Kv("hard", files.hard)
+        .Kv("what", "each connection costs a descriptor; raise the hard RLIMIT_NOFILE (systemd: LimitNOFILE=)");
+  }
 
   site::Site::Options options;
   options.uapi = absl::GetFlag(FLAGS_uapi);

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "base/process_limits.h"
 #include "net/loop.h"
 #include "net/tcp.h"
 
@@ -73,6 +74,8 @@ uint16_t Port(const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A thousand connections at once need more descriptors than the usual soft limit of 1024.
+  p2proxy::base::RaiseOpenFileLimit();
   if (argc < 3) return Usage();
   const std::string mode = argv[1];
   net::Loop loop;
