@@ -32,8 +32,12 @@ ABSL_FLAG(std::string, public_address, "",
           "init: the HOST:PORT nodes dial to reach --listen (a name or an IP; it goes into the "
           "control certificate and every enrollment command). Required for init; afterwards "
           "remembered in the database.");
+ABSL_FLAG(std::string, wireguard_listen, "0.0.0.0:51820",
+          "The UDP address of the server's own WireGuard interface (it is a peer of every node at "
+          "100.96.0.1 and learns each node's public endpoint from its keepalives). 'off': none.");
 ABSL_FLAG(std::string, wireguard_endpoint, "",
-          "The IP:port where nodes send WireGuard to the server (told to nodes). Empty: none yet.");
+          "The HOST:port where nodes send WireGuard to the server (told to nodes). Empty: the host "
+          "of --public_address with the port of --wireguard_listen.");
 ABSL_FLAG(std::string, admin_socket, std::string(p2proxy::server::kDefaultAdminSocket),
           "The local admin socket (mode 0600, root or the p2proxy group) that `p2proxy-server "
           "admin` talks to.");
@@ -124,6 +128,13 @@ int main(int argc, char** argv) {
   auto listen = base::SocketAddress::Parse(absl::GetFlag(FLAGS_listen));
   if (!listen.ok()) return Fail(absl::StrCat("--listen: ", listen.status().message()), 2);
   config.listen = *listen;
+  if (const std::string wl = absl::GetFlag(FLAGS_wireguard_listen); wl != "off") {
+    auto wg_listen = base::SocketAddress::Parse(wl);
+    if (!wg_listen.ok()) {
+      return Fail(absl::StrCat("--wireguard_listen: ", wg_listen.status().message(), " (IP:port, or 'off')"), 2);
+    }
+    config.wireguard_listen = *wg_listen;
+  }
 
   if (command == "init") {
     auto summary = server::Server::Init(config, absl::Now());

@@ -32,7 +32,7 @@ struct NodeLiveStatus {
   std::string node_id;
   bool connected = false;          // a control session is open
   uint64_t acked_version = 0;      // the last snapshot version the node acked (0: none)
-  std::string endpoint;            // where the server hears it from now; empty: unknown
+  std::string endpoint;            // where the server hears its WireGuard from now; empty: unknown
   std::optional<absl::Time> last_seen;
 };
 

@@ -163,10 +163,12 @@ class Server::Session final : public control::Connection::Handler {
 };
 
 Server::Server(net::Loop& loop, base::Clock& clock, ServerConfig config, tls::CertificateAuthority ca)
-    : loop_(loop), clock_(clock), config_(std::move(config)), ca_(std::move(ca)), housekeeping_(loop) {}
+    : loop_(loop), clock_(clock), config_(std::move(config)), ca_(std::move(ca)), endpoint_push_(loop), housekeeping_(loop) {}
 
 Server::~Server() {
   housekeeping_.Stop();
+  endpoint_push_.Stop();
+  tunnel_.reset();
   by_node_.clear();
   sessions_.clear();
   listener_.reset();
@@ -236,7 +238,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
   if (!wg.ok()) return absl::InvalidArgumentError(absl::StrCat(StatePath(c, "wireguard.key"), ": not a WireGuard key"));
   const crypto::PublicKey wg_pub = crypto::PublicFromPrivate(*wg);
   s->settings_.server_wireguard_key.assign(wg_pub.begin(), wg_pub.end());
-  s->settings_.server_wireguard_endpoint = c.wireguard_endpoint;
   s->settings_.zones = c.zones;
 
   P2P_ASSIGN_OR_RETURN(s->store_, SqliteStore::Open(StatePath(c, "server.db")));
@@ -244,6 +245,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
     auto stored = s->store_->GetMeta("public_address");
     if (stored.ok() && stored->has_value()) s->config_.public_address = **stored;
   }
+  Server* me = s.get();
+  if (c.wireguard_listen.valid()) {
+    auto self_ip = base::IpAddress::Parse(s->settings_.server_node_address);
+    if (!self_ip.ok()) return self_ip.status();
+    P2P_ASSIGN_OR_RETURN(s->tunnel_, ServerTunnel::Start(loop, clock, c.wireguard_listen, *wg, *self_ip,
+                                                         [me](const std::string& id, const base::SocketAddress& ep) {
+                                                           ++me->counters_.endpoints_learned;
+                                                           P2P_LOG(kInfo, "server.wireguard_heard")
+                                                               .Kv("node", id)
+                                                               .Kv("endpoint", ep.ToString());
+                                                           me->SetEndpoint(id, ep.ToString());
+                                                         }));
+  }
+  s->settings_.server_wireguard_endpoint = c.wireguard_endpoint;
+  if (c.wireguard_endpoint.empty() && s->tunnel_ != nullptr) {
+    std::string host;
+    uint16_t port = 0;
+    if (control::SplitHostPort(s->config_.public_address, &host, &port).ok()) {
+      s->settings_.server_wireguard_endpoint =
+          absl::StrContains(host, ':') ? absl::StrCat("[", host, "]:", s->tunnel_->port()) : absl::StrCat(host, ":", s->tunnel_->port());
+    }
+  }
+  if (s->tunnel_ != nullptr) (void)s->CurrentDeployment();  // loading it syncs the tunnel's peers
 
   control::ListenerOptions lopts;
   lopts.address = c.listen;
@@ -267,6 +291,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
   s->housekeeping_.StartRepeating(absl::Hours(1), [self] { self->Housekeeping(); });
   P2P_LOG(kInfo, "server.up")
       .Kv("listen", s->listener_->local_address().ToString())
+      .Kv("wireguard", s->tunnel_ != nullptr ? absl::StrCat(c.wireguard_listen.IpString(), ":", s->tunnel_->port()) : "off")
+      .Kv("wireguard_endpoint", s->settings_.server_wireguard_endpoint)
       .Kv("public_address", s->config_.public_address)
       .Kv("pin", s->pin_hex())
       .Kv("version", s->store_->CurrentVersion());
@@ -367,7 +393,8 @@ void Server::Enroll(Session& s, const wire::Enroll& enroll) {
   const std::vector<uint8_t>& pin = listener_->spki_sha256();
   e->set_server_spki_sha256(std::string(pin.begin(), pin.end()));
   e->set_server_wireguard_public_key(settings_.server_wireguard_key);
-  e->set_server_wireguard_endpoint(config_.wireguard_endpoint.empty() ? config_.public_address : config_.wireguard_endpoint);
+  e->set_server_wireguard_endpoint(settings_.server_wireguard_endpoint.empty() ? config_.public_address
+                                                                             : settings_.server_wireguard_endpoint);
   e->set_server_node_address(settings_.server_node_address);
   absl::Status sent = s.conn_->Send(f);
   P2P_LOG(kInfo, "server.enrolled")
@@ -444,6 +471,7 @@ const Deployment* Server::CurrentDeployment() {
     return nullptr;
   }
   deployment_ = std::move(*d);
+  if (tunnel_ != nullptr) tunnel_->Sync(*deployment_);
   return &*deployment_;
 }
 
@@ -565,22 +593,48 @@ absl::Status Server::RotateServerCertificate() {
 }
 
 void Server::OnEndpointReport(Session& s, const wire::EndpointReport& report) {
-  // Until the server is a WireGuard peer (and sees the node's public endpoint itself), a node's
-  // endpoint is the source address of its control connection with the port of its first
-  // reported WireGuard endpoint: right where nothing translates the node's address.
+  // The server's own WireGuard interface sees where a node really is (through its NAT); what
+  // the node reports is used only when that is off or has not heard the node: the source
+  // address of its control connection with the port of its first reported endpoint, right
+  // where nothing translates the node's address.
   if (report.endpoints().empty() || s.node.kind != wire::NODE_KIND_SITE) return;
+  if (tunnel_ != nullptr && tunnel_->EndpointOf(s.node.id) != nullptr) return;
   std::string host;
   uint16_t port = 0;
   if (!control::SplitHostPort(report.endpoints(0), &host, &port).ok()) return;
   const std::string remote_ip = s.info_.remote.IpString();
   const std::string endpoint = s.info_.remote.family() == AF_INET6 ? absl::StrCat("[", remote_ip, "]:", port)
                                                                      : absl::StrCat(remote_ip, ":", port);
-  if (endpoint == s.node.last_endpoint) return;
-  s.node.last_endpoint = endpoint;
-  (void)store_->RecordNodeSeen(s.node.id, endpoint, clock_.Wall());
-  // Clients must learn it: their snapshots change, so the version moves on.
-  if (store_->BumpVersion().ok()) Changed();
-  P2P_LOG(kInfo, "server.endpoint").Kv("node", s.node.id).Kv("endpoint", endpoint);
+  SetEndpoint(s.node.id, endpoint);
+}
+
+void Server::SetEndpoint(const std::string& id, const std::string& endpoint) {
+  const Deployment* d = CurrentDeployment();
+  if (d == nullptr) return;
+  const NodeRecord* node = nullptr;
+  for (const auto* list : {&d->sites, &d->devices}) {
+    for (const NodeRecord& n : *list) {
+      if (n.id == id) node = &n;
+    }
+  }
+  if (node == nullptr) return;
+  auto session = by_node_.find(id);
+  if (session != by_node_.end()) session->second->node.last_endpoint = endpoint;
+  if (node->last_endpoint == endpoint) return;
+  const bool site = node->kind == wire::NODE_KIND_SITE;
+  (void)store_->RecordNodeSeen(id, endpoint, clock_.Wall());
+  P2P_LOG(kInfo, "server.endpoint").Kv("node", id).Kv("endpoint", endpoint);
+  if (!site) {
+    deployment_.reset();  // the stored record changed; clients' endpoints are in no snapshot
+    return;
+  }
+  // Clients must learn a site's endpoint: their snapshots change, so the version moves on,
+  // once for every change heard in this loop turn.
+  if (!endpoint_push_.active()) {
+    endpoint_push_.Start(absl::ZeroDuration(), [this] {
+      if (store_->BumpVersion().ok()) Changed();
+    });
+  }
 }
 
 void Server::OnAuditBatch(Session& s, const wire::AuditBatch& batch) {
@@ -624,7 +678,9 @@ std::vector<NodeLiveStatus> Server::LiveStatus() {
     n.node_id = id;
     n.connected = st.connected;
     n.acked_version = st.acked_version;
-    n.endpoint = st.remote;
+    // Where its WireGuard is heard from (through its NAT), else its stored endpoint (admin.cc).
+    const base::SocketAddress* wg = tunnel_ != nullptr ? tunnel_->EndpointOf(id) : nullptr;
+    if (wg != nullptr) n.endpoint = wg->ToString();
     n.last_seen = st.last_seen;
     out.push_back(std::move(n));
   }

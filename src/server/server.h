@@ -25,6 +25,7 @@
 #include "server/admin.h"
 #include "server/snapshots.h"
 #include "server/store.h"
+#include "server/tunnel.h"
 #include "tls/pki.h"
 
 namespace p2proxy::server {
@@ -39,8 +40,11 @@ struct ServerConfig {
   // public_address: "HOST:PORT" as nodes dial the control channel; printed with every token
   // and in the control certificate's names. Required at init.
   std::string public_address;
-  // wireguard_endpoint: "IP:port" where nodes send WireGuard to the server (told in Enrolled
-  // and snapshots). Empty: not told yet.
+  // wireguard_listen: the UDP address of the server's own WireGuard interface (tunnel.h); not
+  // valid (unset): the server runs none and learns endpoints only from the control channel.
+  base::SocketAddress wireguard_listen;
+  // wireguard_endpoint: "HOST:port" where nodes send WireGuard to the server (told in Enrolled
+  // and snapshots). Empty: the host of public_address with the port of wireguard_listen.
   std::string wireguard_endpoint;
   // zones: the clients' private zones; empty: derived from resource domains.
   std::vector<std::string> zones;
@@ -70,6 +74,7 @@ class Server final : public AdminHost {
     uint64_t audit_events = 0;
     uint64_t audit_duplicates = 0;
     uint64_t certificates_issued = 0;
+    uint64_t endpoints_learned = 0;  // a node heard over WireGuard from a new address
   };
 
   // Init makes a new state dir: the CA, the control listener's key and certificate (for the
@@ -97,6 +102,8 @@ class Server final : public AdminHost {
   std::string pin_hex() const;
   const ServerConfig& config() const { return config_; }
   base::SocketAddress control_address() const { return listener_->local_address(); }
+  // tunnel: the server's WireGuard interface, or null when wireguard_listen is unset.
+  const ServerTunnel* tunnel() const { return tunnel_.get(); }
 
   // AdminHost (admin.h): what `p2proxy-server admin` commands use.
   Store& store() override { return *store_; }
@@ -134,6 +141,9 @@ class Server final : public AdminHost {
   const Deployment* CurrentDeployment();
   absl::Status EnsureCertificates();
   void OnEndpointReport(Session& s, const wire::EndpointReport& report);
+  // SetEndpoint records where node |id| is reached; a site's new endpoint is pushed to the
+  // clients that use it (coalesced: one version per loop turn).
+  void SetEndpoint(const std::string& id, const std::string& endpoint);
   void OnAuditBatch(Session& s, const wire::AuditBatch& batch);
   void Housekeeping();
 
@@ -146,6 +156,8 @@ class Server final : public AdminHost {
   std::optional<Deployment> deployment_;  // holds certificate keys: the server's own, as in its store
   std::string control_key_pem_;  // wiped in the destructor
   std::unique_ptr<control::ControlListener> listener_;
+  std::unique_ptr<ServerTunnel> tunnel_;
+  net::Timer endpoint_push_;  // coalesces endpoint changes into one version
   std::map<Session*, std::unique_ptr<Session>> sessions_;
   std::map<std::string, Session*, std::less<>> by_node_;  // sessions past Hello
   std::map<std::string, SessionState, std::less<>> last_status_;  // of nodes seen this run

@@ -30,6 +30,8 @@ class WgTransport final : public wg::DeviceOutput {
     std::string bind_ip = "0.0.0.0";
     size_t mtu = wg::kDefaultMtu;
     absl::AnyInvocable<void()> after_batch;
+    // endpoint_changed: a peer was heard from a new address (wg::DeviceOutput::EndpointChanged).
+    absl::AnyInvocable<void(wg::Peer&)> endpoint_changed;
   };
 
   // Create binds the UDP socket and sets up the device (without keys or peers).
@@ -50,6 +52,9 @@ class WgTransport final : public wg::DeviceOutput {
   // DeviceOutput:
   void SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) override;
   void DeliverPacket(wg::Peer& from, base::ByteSpan ip_packet) override;
+  void EndpointChanged(wg::Peer& peer) override {
+    if (options_.endpoint_changed) options_.endpoint_changed(peer);
+  }
   // Flush sends the batch of datagrams the device produced and re-arms the timer.
   void Flush() override;
 

@@ -430,7 +430,10 @@ void Device::HandleTransport(const Datagram& d) {
 
 void Device::UpdateEndpoint(Peer* peer, const base::SocketAddress& from) {
   // Roaming: the peer is wherever its latest authenticated packet came from.
-  if (!(peer->endpoint_ == from)) peer->endpoint_ = from;
+  if (!(peer->endpoint_ == from)) {
+    peer->endpoint_ = from;
+    output_.EndpointChanged(*peer);
+  }
 }
 
 // ---- send --------------------------------------------------------------------------------

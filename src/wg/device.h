@@ -80,6 +80,10 @@ class DeviceOutput {
   virtual void DeliverPacket(Peer& from, base::ByteSpan ip_packet) = 0;
   // Flush ends a batch: whatever the output buffered can go out now.
   virtual void Flush() {}
+  // EndpointChanged: an authenticated packet from |peer| came from a new address (roaming, or
+  // the first packet); peer.endpoint() is the new one. The server learns nodes' public
+  // endpoints this way.
+  virtual void EndpointChanged(Peer& peer) {}
 };
 
 class Device {

@@ -13,6 +13,9 @@
 #            next connection fail within 1 s; `cert rotate` during a download loses nothing;
 #            SIGTERM and kill -9 of the server leave traffic flowing, the nodes reconnect, a
 #            change made meanwhile reaches them and audit made meanwhile arrives once
+#   nat      a site behind a NAT (nftables masquerade with random ports, in S, for a host T on
+#            10.10.0.0/24): the server learns the site's public endpoint, the NAT's address and
+#            mapped port, from the site's WireGuard keepalives (not the port the site reports)
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -24,7 +27,7 @@ SERVER=${P2P_SERVER_BIN:?set P2P_SERVER_BIN to the p2proxy-server binary}
 SITE=${P2P_SITE_BIN:?set P2P_SITE_BIN to the p2proxy-site binary}
 CLIENT=${P2P_CLIENT_BIN:?set P2P_CLIENT_BIN to the p2proxy-client binary}
 STORM=${P2P_STORM_BIN:?set P2P_STORM_BIN to the conn_storm binary}
-require_root_or_skip curl openssl nginx dig python3
+require_root_or_skip curl openssl nginx dig python3 nft
 
 I="p2cI-$E2E_ID"; S="p2cS-$E2E_ID"; L="p2cL-$E2E_ID"; C="p2cC-$E2E_ID"
 netns_add "$I"; netns_add "$S"; netns_add "$L"; netns_add "$C"
@@ -122,6 +125,20 @@ story() {
   cmp -s "$E2E_TMP/sites-before.txt" "$E2E_TMP/sites-after.txt" || fail "a refused enrollment changed the site table"
   log "refused: a garbage token ($(tail -n1 "$E2E_TMP/bad1.out")) and a device token for a site ($(tail -n1 "$E2E_TMP/bad2.out")); the site table is unchanged"
 
+  # A server that is not the one the token pins (its own CA and key, on another port) is
+  # refused by the node before anything is sent; the token stays good for the real one.
+  in_i "$SERVER" init --state_dir="$E2E_TMP/impostor" --public_address=198.18.1.1:8443 > /dev/null
+  bg "$I" impostor "$SERVER" --state_dir="$E2E_TMP/impostor" --listen=0.0.0.0:8443 --wireguard_listen=off \
+    --admin_socket="$E2E_TMP/impostor.sock"
+  impostor_pid=$BG_PID
+  wait_until 30 "impostor up" grep -q 'event=server.up' "$E2E_TMP/impostor.log"
+  if ip netns exec "$S" "$SITE" --state_dir="$E2E_TMP/bad-state4" --server=198.18.1.1:8443 \
+       --token="$site_token" > "$E2E_TMP/bad4.out" 2>&1; then fail "a node enrolled with a server its token does not pin"; fi
+  grep -q "pinned" "$E2E_TMP/bad4.out" || fail "the pin refusal does not say so: $(cat "$E2E_TMP/bad4.out")"
+  grep -q "event=server.enrolled" "$E2E_TMP/impostor.log" && fail "the impostor enrolled the node"
+  kill "$impostor_pid"
+  log "refused: a server whose key is not the pinned one ($(grep -o 'server key does not match[^"]*' "$E2E_TMP/bad4.out" | head -n1))"
+
   # Enrollment.
   start_site --server=198.18.1.1:443 --token="$site_token"
   wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
@@ -134,6 +151,12 @@ story() {
   wait_until 30 "device online" sh -c "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' device list | grep -q online"
   admin site list >&2
   admin device list >&2
+
+  # The server is a WireGuard peer of every node at 100.96.0.1: it learned the site's endpoint
+  # from the site's own keepalives, and the client reaches it through its tunnel.
+  wait_until 30 "the site heard over WireGuard" grep -q 'event=server.wireguard_heard node=s-[^ ]* endpoint=198.18.1.2:' "$E2E_TMP/server1.log"
+  wait_until 30 "ping 100.96.0.1 from the client" in_c ping -c 1 -W 1 100.96.0.1
+  log "the server learned the site's endpoint over WireGuard: $(grep -o 'event=server.wireguard_heard node=s-[^ ]* endpoint=[^ ]*' "$E2E_TMP/server1.log" | head -n1); the client pings 100.96.0.1"
 
   # A resource, added with one command, serves https within about a second.
   admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
@@ -245,8 +268,38 @@ PY
   [ "$stored" -le $((acked + 1)) ] || fail "more users stored ($stored) than written ($acked + 1 in flight)"
 }
 
+nat() {
+  T="p2cT-$E2E_ID"
+  netns_add "$T"
+  veth_link "$S" 10.10.0.1/24 "$T" 10.10.0.2/24
+  ip -n "$T" route add default via 10.10.0.1
+  ip netns exec "$S" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$S" nft -f - <<'NFT'
+table ip p2p_nat {
+  chain post {
+    type nat hook postrouting priority srcnat;
+    ip saddr 10.10.0.0/24 masquerade fully-random
+  }
+}
+NFT
+  admin token create site natted > "$E2E_TMP/nat-token.out"
+  token=$(token_of "$E2E_TMP/nat-token.out")
+  bg "$T" site "$SITE" --state_dir="$E2E_TMP/site-state" --server=198.18.1.1:443 --token="$token"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  local_port=$(grep 'event=site.up' "$E2E_TMP/site.log" | head -n1 | grep -o 'listen_port=[0-9]*' | cut -d= -f2)
+  [ -n "$local_port" ] || fail "the site logged no listen port"
+  wait_until 30 "the site heard over WireGuard" grep -q 'event=server.wireguard_heard' "$E2E_TMP/server1.log"
+  heard=$(grep -o 'event=server.wireguard_heard node=s-[^ ]* endpoint=[^ ]*' "$E2E_TMP/server1.log" | head -n1 | sed 's/.*endpoint=//')
+  [ "${heard%:*}" = 198.18.1.2 ] || fail "the server heard the site from $heard, not from the NAT's address 198.18.1.2"
+  [ "${heard##*:}" != "$local_port" ] || fail "the mapped port is the site's own ($local_port): the NAT did not translate it"
+  wait_until 30 "site list shows it" sh -c "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep natted | grep -q '$heard'"
+  admin site list >&2
+  log "a site at 10.10.0.2:$local_port behind a NAT: the server knows it as $heard (learned over WireGuard; the site itself never knew that address)"
+}
+
 case "$scenario" in
   story) story ;;
+  nat) nat ;;
   crash) crash ;;
   *) fail "unknown scenario $scenario" ;;
 esac

@@ -32,6 +32,7 @@ struct Node : DeviceOutput {
     outbox.push_back(Wire{to, address, {d.begin(), d.end()}});
   }
   void DeliverPacket(Peer&, base::ByteSpan p) override { delivered.emplace_back(p.begin(), p.end()); }
+  void EndpointChanged(Peer& peer) override { endpoint_changes.push_back(*peer.endpoint()); }
 
   crypto::PublicKey pub() const { return device.identity().public_key; }
 
@@ -40,6 +41,7 @@ struct Node : DeviceOutput {
   Device device;
   std::deque<Wire> outbox;
   std::vector<std::vector<uint8_t>> delivered;
+  std::vector<base::SocketAddress> endpoint_changes;
 };
 
 // Net moves datagrams between nodes by address until nothing is in flight.
@@ -319,6 +321,11 @@ TEST_CASE("roaming: the responder follows the initiator to a new address") {
   REQUIRE(*net.pb->endpoint() == moved);
   SendFrom(net.b, Packet(2, 1, "found you"));
   REQUIRE(net.b.outbox.back().to == moved);
+  // The output heard of each new address once (the first handshake, then the move), not of
+  // every packet.
+  REQUIRE(net.b.endpoint_changes.size() == 2);
+  CHECK(net.b.endpoint_changes[0] == *base::SocketAddress::Parse("192.0.2.1:51820"));
+  CHECK(net.b.endpoint_changes[1] == moved);
 }
 
 TEST_CASE("a peer may only send from its allowed IPs, unknown destinations have no route") {
