@@ -186,10 +186,12 @@ int main(int argc, char** argv) {
     const client::ClientConfig local = cconfig.value_or(client::ClientConfig());
     client::ClientConfig names = local;
     std::vector<client::ClientPeer> peers;
+    std::vector<client::SharedResource> shared;
     if (agent->stored_snapshot()) {
       auto init = client::ClientConfigFromSnapshot(*agent->stored_snapshot(), own, local);
       if (init.ok()) {
         peers = init->peers;
+        shared = init->shared;
         names = init->names;
       } else {
         P2P_LOG(kWarn, "client.stored_snapshot_unusable").Kv("error", init.status().message());
@@ -208,6 +210,7 @@ int main(int argc, char** argv) {
     auto created = client::WgClient::CreateManaged(loop, base::RealClock::Get(), self, peers, options);
     if (!created.ok()) return Fail(std::string(created.status().message()));
     client = std::move(*created);
+    client->SetSharedResources(shared);
     interface_name = client->interface_name();
     const base::SocketAddress listen =
         local.dns.listen.value_or(*base::SocketAddress::Parse(client::kDefaultResolver));
@@ -228,6 +231,7 @@ int main(int argc, char** argv) {
       // Peers (and their routes) first, so a name never resolves before its route exists.
       auto peers = client->ApplyPeers(next->peers);
       if (!peers.ok()) return peers.status();
+      client->SetSharedResources(next->shared);
       return dns_service->ApplyNames(next->names.zones, next->names.resources);
     });
   } else if (!path.empty()) {

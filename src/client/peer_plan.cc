@@ -37,7 +37,7 @@ bool SameClientPeer(const ClientPeer& a, const ClientPeer& b) {
   const bool same_psk = a.preshared_key.has_value() == b.preshared_key.has_value() &&
                         (!a.preshared_key || a.preshared_key->Equals(*b.preshared_key));
   return a.public_key == b.public_key && a.allowed_ips == b.allowed_ips && a.endpoint == b.endpoint &&
-         a.persistent_keepalive == b.persistent_keepalive && same_psk;
+         a.persistent_keepalive == b.persistent_keepalive && a.shared_sources == b.shared_sources && same_psk;
 }
 
 PeerPlan PlanPeers(absl::Span<const ClientPeer> current, absl::Span<const ClientPeer> next) {
@@ -74,7 +74,10 @@ absl::Status ApplyPeerPlan(wg::Device& device, const PeerPlan& plan, absl::Span<
     if (set_endpoint) pc.endpoint = p.endpoint;
     // AddPeer adds to a peer's allowed IPs; the new list replaces the old one.
     if (wg::Peer* existing = device.FindPeer(p.public_key)) device.ClearAllowedIps(existing);
-    return device.AddPeer(pc).status();
+    auto peer = device.AddPeer(pc);
+    if (!peer.ok()) return peer.status();
+    device.SetSharedSources(*peer, p.shared_sources);
+    return absl::OkStatus();
   };
   for (size_t i : plan.add) {
     if (absl::Status st = configure(next[i], /*set_endpoint=*/true); !st.ok()) return st;

@@ -27,6 +27,9 @@ struct ClientPeer {
   std::optional<base::SocketAddress> endpoint;  // configured; none: learnt from the peer
   uint16_t persistent_keepalive = 0;            // seconds; 0: off
   std::string name;                             // for logs; may be empty
+  // shared_sources: resource addresses this peer (a site) may answer from although routing
+  // sends them to another site (wg::Device::SetSharedSources).
+  std::vector<base::IpPrefix> shared_sources;
 };
 
 // SameClientPeer: nothing configured about the peer differs.

@@ -1,6 +1,8 @@
 // snapshot_config.cc: ClientConfigFromSnapshot.
 #include "client/snapshot_config.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
@@ -97,6 +99,41 @@ absl::StatusOr<ClientSnapshotConfig> ClientConfigFromSnapshot(const control::wir
       return SnapshotError(JoinPath(path, "public_key"), "the same key as an earlier peer");
     }
     out.peers.push_back(std::move(peer));
+  }
+
+  // Resources served by several of these sites: the site selector's candidates. A site's probe
+  // address is its first allowed /32 (its node address, as the server lists it).
+  std::map<std::string, size_t> by_node;  // node id -> index into peers
+  for (int i = 0; i < snapshot.peers_size(); ++i) {
+    if (snapshot.peers(i).kind() == control::wire::NODE_KIND_SITE && !snapshot.peers(i).node_id().empty()) {
+      by_node.emplace(snapshot.peers(i).node_id(), static_cast<size_t>(i));
+    }
+  }
+  for (const control::wire::Resource& r : snapshot.resources()) {
+    auto address = base::IpAddress::Parse(r.address());
+    if (!address.ok() || address->family != base::IpAddress::kV4) continue;
+    SharedResource shared;
+    shared.address = *address;
+    for (const control::wire::Target& t : r.targets()) {
+      auto it = by_node.find(t.site_id());
+      if (it == by_node.end()) continue;
+      ClientPeer& peer = out.peers[it->second];
+      if (peer.allowed_ips.empty() || peer.allowed_ips[0].length != 32 ||
+          peer.allowed_ips[0].address.family != base::IpAddress::kV4) {
+        continue;
+      }
+      const bool seen = std::any_of(shared.sites.begin(), shared.sites.end(),
+                                    [&](const SiteCandidate& c) { return c.key == peer.public_key; });
+      if (!seen) shared.sites.push_back(SiteCandidate{peer.public_key, peer.allowed_ips[0].address, peer.name});
+    }
+    if (shared.sites.size() < 2) continue;
+    const base::IpPrefix host = base::IpPrefix::Make(*address, 32);
+    for (const SiteCandidate& c : shared.sites) {
+      for (ClientPeer& peer : out.peers) {
+        if (peer.public_key == c.key) peer.shared_sources.push_back(host);
+      }
+    }
+    out.shared.push_back(std::move(shared));
   }
 
   // The names go through the static config's own validators, with the snapshot's paths.

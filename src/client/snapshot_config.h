@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "client/client_config.h"
 #include "client/peer_plan.h"
+#include "client/site_selector.h"
 #include "control/control.pb.h"
 #include "crypto/secret.h"
 
@@ -21,6 +22,11 @@ struct ClientSnapshotConfig {
   uint64_t version = 0;
   // peers: the server and the sites, in the snapshot's order, keys unique, none the client's.
   std::vector<ClientPeer> peers;
+  // shared: each resource that two or more of the peers serve (its targets' site ids are the
+  // peers' node ids), with those sites in the snapshot's target order. Each of those peers has
+  // the resource's address in its shared_sources (the site selector picks per flow; routing
+  // sends the address to the first site's peer, whose allowed IPs hold it).
+  std::vector<SharedResource> shared;
   // names: the local config's dns settings and resource_range, with the snapshot's zones and
   // records (as resources) in place of the local config's zones and resources.
   ClientConfig names;

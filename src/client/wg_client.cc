@@ -1,6 +1,7 @@
 // wg_client.cc: WgClient.
 #include "client/wg_client.h"
 
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 namespace p2proxy::client {
 
 WgClient::~WgClient() {
+  if (selector_timer_) selector_timer_->Stop();
   uapi_.reset();
   tun_.reset();
   transport_.reset();
@@ -37,13 +39,21 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Start(net::Loop& loop, base:
   topts.listen_port = listen_port;
   topts.mtu = mtu;
   auto transport = tunnel::WgTransport::Create(loop, clock, std::move(topts), [self](wg::Peer&, base::ByteSpan pkt) {
+    // Answers to the site selector's probes stop here; everything else goes to the kernel.
+    if (!self->selector_.empty() && self->selector_.OnDelivered(pkt, self->clock_->Monotonic())) return;
     if (self->tun_) self->tun_->Write(pkt);
   });
   if (!transport.ok()) return transport.status();
   c->transport_ = std::move(*transport);
 
+  c->clock_ = &clock;
+  c->selector_timer_ = std::make_unique<net::Timer>(loop);
   auto tun = net::TunDevice::Open(loop, options.interface_name, [self](absl::Span<const base::ByteSpan> pkts) {
-    self->transport_->SendPackets(pkts);
+    if (self->selector_.empty()) {
+      self->transport_->SendPackets(pkts);
+    } else {
+      self->FromTun(pkts);
+    }
   });
   if (!tun.ok()) return tun.status();
   c->tun_ = std::move(*tun);
@@ -105,6 +115,7 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::CreateManaged(net::Loop& loo
   P2P_ASSIGN_OR_RETURN(std::unique_ptr<WgClient> c,
                        Start(loop, clock, self.private_key, {base::IpPrefix::Make(self.node_address, 32)},
                              self.listen_port, self.mtu, options));
+  c->node_address_ = self.node_address;
   P2P_RETURN_IF_ERROR(c->ApplyPeers(peers).status());
   P2P_RETURN_IF_ERROR(c->Finish(loop, options));
   return c;
@@ -181,6 +192,54 @@ absl::Status WgClient::AddLocalAddress(const base::IpAddress& address) {
   if (st.ok()) return st;
   return absl::Status(st.code(), absl::StrCat("interface ", tun_->name(), ": address ", address.ToString(),
                                               ": ", st.message()));
+}
+
+void WgClient::SetSharedResources(const std::vector<SharedResource>& shared) {
+  if (node_address_.family != base::IpAddress::kV4) return;
+  const bool was_empty = selector_.empty();
+  selector_.Configure(node_address_, shared, clock_->Monotonic());
+  if (selector_.empty()) {
+    selector_timer_->Stop();
+  } else if (was_empty) {
+    selector_timer_->StartRepeating(absl::Milliseconds(50), [this] { SelectorTick(); });
+    SelectorTick();
+  }
+  P2P_LOG(kInfo, "client.shared_resources").Kv("count", shared.size());
+}
+
+void WgClient::SelectorTick() {
+  wg::Device& dev = transport_->device();
+  for (const SiteSelector::Probe& probe : selector_.Tick(clock_->Monotonic())) {
+    wg::Peer* peer = dev.FindPeer(probe.site);
+    if (peer == nullptr) continue;
+    if (probe.suspect) dev.InitiateHandshake(peer);
+    base::ByteSpan span(probe.packet.data(), probe.packet.size());
+    dev.SendPacketsTo(peer, absl::MakeConstSpan(&span, 1));
+  }
+  for (const SiteSelector::Event& e : selector_.TakeEvents()) {
+    const base::LogLevel level = e.what == "site_down" ? base::LogLevel::kWarn : base::LogLevel::kInfo;
+    if (!base::LogEnabled(level)) continue;
+    base::LogLine line(level, absl::StrCat("client.", e.what));
+    line.Kv("site", e.site);
+    if (!e.resource.empty()) line.Kv("resource", e.resource);
+  }
+  transport_->Kick();
+}
+
+void WgClient::FromTun(absl::Span<const base::ByteSpan> packets) {
+  wg::Device& dev = transport_->device();
+  const absl::Duration now = clock_->Monotonic();
+  routed_batch_.clear();
+  for (base::ByteSpan pkt : packets) {
+    std::optional<crypto::PublicKey> site = selector_.Route(pkt, now);
+    wg::Peer* peer = site ? dev.FindPeer(*site) : nullptr;
+    if (peer == nullptr) {
+      routed_batch_.push_back(pkt);
+      continue;
+    }
+    dev.SendPacketsTo(peer, absl::MakeConstSpan(&pkt, 1));
+  }
+  if (!routed_batch_.empty()) transport_->SendPackets(routed_batch_);
 }
 
 }  // namespace p2proxy::client

@@ -15,8 +15,10 @@
 #include "base/clock.h"
 #include "base/ip_prefix.h"
 #include "client/peer_plan.h"
+#include "client/site_selector.h"
 #include "crypto/secret.h"
 #include "net/loop.h"
+#include "net/timer.h"
 #include "net/tun.h"
 #include "tunnel/uapi_server.h"
 #include "tunnel/wg_transport.h"
@@ -90,6 +92,13 @@ class WgClient {
   // peers is what the last apply configured.
   const std::vector<ClientPeer>& peers() const { return peers_; }
 
+  // SetSharedResources gives the site selector (site_selector.h) the resources served by
+  // several of the peers (after ApplyPeers with the same snapshot's peers): it probes those
+  // sites through the tunnel and picks the site per flow. Empty: routing alone decides, and
+  // nothing is probed. Needs the node address (managed mode).
+  void SetSharedResources(const std::vector<SharedResource>& shared);
+  const SiteSelector& selector() const { return selector_; }
+
  private:
   WgClient() = default;
   // Start opens the UDP side and the TUN and configures the interface and the private key.
@@ -101,6 +110,10 @@ class WgClient {
   // Finish serves the UAPI and logs that the interface is up.
   absl::Status Finish(net::Loop& loop, const Options& options);
   absl::Status Step(const absl::Status& st, absl::string_view what) const;
+  // FromTun sends packets the TUN read: by the site selector for shared resources, else by
+  // the routing table.
+  void FromTun(absl::Span<const base::ByteSpan> packets);
+  void SelectorTick();
 
   Options options_;
   std::unique_ptr<net::TunDevice> tun_;
@@ -108,6 +121,11 @@ class WgClient {
   std::unique_ptr<tunnel::UapiServer> uapi_;
   std::vector<ClientPeer> peers_;  // as last applied
   std::set<std::string> own_routes_;  // prefixes (text) whose route this client added
+  base::Clock* clock_ = nullptr;
+  base::IpAddress node_address_;  // managed mode: the probes' source
+  SiteSelector selector_;
+  std::unique_ptr<net::Timer> selector_timer_;
+  std::vector<base::ByteSpan> routed_batch_;  // FromTun's scratch
 };
 
 }  // namespace p2proxy::client

@@ -127,9 +127,9 @@ wire::Snapshot ClientSnapshot(const Deployment& d, const SnapshotSettings& setti
   wire::ClientSection* section = s.mutable_client();
   std::set<std::string> zones(settings.zones.begin(), settings.zones.end());
   const bool derive_zones = settings.zones.empty();
-  // Each site that serves a usable resource, with the resource addresses routed to it (one
-  // site per address: WireGuard routes a prefix to one peer; choosing among several sites per
-  // flow is the client's later work).
+  // Each site that serves a usable resource is a peer. A resource address is routed to its
+  // first live site (WireGuard routes a prefix to one peer); where several sites serve it, the
+  // client's site selector picks one per flow among all of them (client/site_selector.h).
   std::map<std::string, std::vector<std::string>> routes;  // site id -> resource prefixes
   std::set<std::string> routed;
   std::set<std::string> records;
@@ -144,6 +144,10 @@ wire::Snapshot ClientSnapshot(const Deployment& d, const SnapshotSettings& setti
       }
     }
     if (first == nullptr) continue;  // no enrolled site serves it now
+    for (const auto& t : r.targets()) {
+      const bool live = std::any_of(d.sites.begin(), d.sites.end(), [&](const NodeRecord& n) { return n.id == t.site_id(); });
+      if (live) routes[t.site_id()];  // a peer, even where no address is routed to it
+    }
     wire::Resource* out = s.add_resources();
     *out = r;
     for (auto& t : *out->mutable_targets()) t.clear_address();

@@ -423,9 +423,20 @@ void Device::HandleTransport(const Datagram& d) {
     src_len = 16;
   }
   if (len == 0 || len > plain_len) return Count(Drop::kBadInnerPacket);
-  if (allowed_ips_.Lookup(src, src_len) != peer) return Count(Drop::kSourceNotAllowed);
+  if (allowed_ips_.Lookup(src, src_len) != peer && !SharedSource(*peer, src, src_len)) {
+    return Count(Drop::kSourceNotAllowed);
+  }
   ++counters_.data_packets_received;
   output_.DeliverPacket(*peer, base::ByteSpan(pkt, len));
+}
+
+bool Device::SharedSource(const Peer& peer, const uint8_t* src, size_t src_len) {
+  if (peer.shared_sources_.empty()) return false;
+  const base::IpAddress a = base::IpAddress::FromBytes(absl::MakeConstSpan(src, src_len));
+  for (const base::IpPrefix& p : peer.shared_sources_) {
+    if (p.Contains(a)) return true;
+  }
+  return false;
 }
 
 void Device::UpdateEndpoint(Peer* peer, const base::SocketAddress& from) {

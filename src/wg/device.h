@@ -110,6 +110,12 @@ class Device {
   void SetPersistentKeepalive(Peer* peer, uint16_t seconds);
   void AddAllowedIp(Peer* peer, const base::IpPrefix& prefix) { allowed_ips_.Insert(prefix, peer); }
   void ClearAllowedIps(Peer* peer) { allowed_ips_.RemovePeer(peer); }
+  // SetSharedSources: |peer| may also send from these prefixes, which routing sends to another
+  // peer (or to this one): a resource served by several sites, where a flow table picks the
+  // site per flow with SendPacketsTo and each site answers from the resource's address. Only
+  // the inbound source check consults them, and only when the routing table names another
+  // peer. Replaces the peer's previous list.
+  void SetSharedSources(Peer* peer, std::vector<base::IpPrefix> prefixes) { peer->shared_sources_ = std::move(prefixes); }
   const AllowedIps& allowed_ips() const { return allowed_ips_; }
   std::vector<Peer*> peers() const;
 
@@ -182,6 +188,7 @@ class Device {
   void EncryptAndSend(Peer* peer, Keypair* kp, base::ByteSpan packet);
   void Send(Peer* peer, base::ByteSpan datagram);
   void UpdateEndpoint(Peer* peer, const base::SocketAddress& from);
+  static bool SharedSource(const Peer& peer, const uint8_t* src, size_t src_len);
 
   // Timer events, named as the events that cause them.
   void OnDataSent(Peer* p);

@@ -56,6 +56,9 @@ class Peer {
   CookieGenerator cookies;
   std::unique_ptr<Keypair> previous_, current_, next_;
   base::SocketAddress endpoint_;
+  // shared_sources_: prefixes this peer may also send from although the routing table sends
+  // them to another peer (Device::SetSharedSources).
+  std::vector<base::IpPrefix> shared_sources_;
   uint16_t persistent_keepalive_ = 0;
   std::deque<std::vector<uint8_t>> staged_;
   PeerStats stats_;

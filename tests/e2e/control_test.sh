@@ -16,6 +16,11 @@
 #   nat      a site behind a NAT (nftables masquerade with random ports, in S, for a host T on
 #            10.10.0.0/24): the server learns the site's public endpoint, the NAT's address and
 #            mapped port, from the site's WireGuard keepalives (not the port the site reports)
+#   failover two sites serve one resource (s2 on its own uplink and LAN, S2/L2), s1 with 40 ms
+#            added (tc netem): new connections use s2; kill -9 of s2 ten times: new connections
+#            succeed through s1 (the time after each kill is measured, the median must be under
+#            2 s); after s2 returns and answers its probes, new connections move back to it; a
+#            keep-alive connection begun on s1 while s2 was down runs throughout, unbroken
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -27,7 +32,7 @@ SERVER=${P2P_SERVER_BIN:?set P2P_SERVER_BIN to the p2proxy-server binary}
 SITE=${P2P_SITE_BIN:?set P2P_SITE_BIN to the p2proxy-site binary}
 CLIENT=${P2P_CLIENT_BIN:?set P2P_CLIENT_BIN to the p2proxy-client binary}
 STORM=${P2P_STORM_BIN:?set P2P_STORM_BIN to the conn_storm binary}
-require_root_or_skip curl openssl nginx dig python3 nft
+require_root_or_skip curl openssl nginx dig python3 nft tc
 
 I="p2cI-$E2E_ID"; S="p2cS-$E2E_ID"; L="p2cL-$E2E_ID"; C="p2cC-$E2E_ID"
 netns_add "$I"; netns_add "$S"; netns_add "$L"; netns_add "$C"
@@ -297,8 +302,91 @@ NFT
   log "a site at 10.10.0.2:$local_port behind a NAT: the server knows it as $heard (learned over WireGuard; the site itself never knew that address)"
 }
 
+failover() {
+  S2="p2cS2-$E2E_ID"; L2="p2cL2-$E2E_ID"
+  netns_add "$S2"; netns_add "$L2"
+  veth_link "$I" 198.18.3.1/24 "$S2" 198.18.3.2/24
+  veth_link "$S2" 198.19.1.1/24 "$L2" 198.19.1.2/24
+  ip -n "$S2" route add default via 198.18.3.1
+  ip -n "$L2" route add default via 198.19.1.1
+  mkdir -p "$E2E_TMP/www2"
+  echo "p2proxy vault page s2 $E2E_ID" > "$E2E_TMP/www2/index.html"
+  sed -e "s|$E2E_TMP/www|$E2E_TMP/www2|; s|198.19.0.2:8080|198.19.1.2:8080|; s|$E2E_TMP/nginx.pid|$E2E_TMP/nginx2.pid|" \
+    "$E2E_TMP/nginx.conf" > "$E2E_TMP/nginx2.conf"
+  bg "$L2" nginx2 nginx -c "$E2E_TMP/nginx2.conf"
+  wait_until 30 "nginx2 listening" ip netns exec "$L2" sh -c "ss -ltn | grep -q 198.19.1.2:8080"
+
+  admin user add alice > /dev/null
+  admin token create site s1 > "$E2E_TMP/t1.out"
+  admin token create site s2 > "$E2E_TMP/t2.out"
+  admin token create device --user alice > "$E2E_TMP/td.out"
+  start_site --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/t1.out")" --listen_port=51820
+  bg "$S2" site2 "$SITE" --state_dir="$E2E_TMP/site2-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/t2.out")" --listen_port=51820
+  SITE2_PID=$BG_PID
+  start_client --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/td.out")"
+  wait_until 30 "both sites online" sh -c "[ \$('$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep -c online) -eq 2 ]"
+  admin resource add vault --domain vault.example.internal --kind tcp --port 80 \
+    --site s1 --target 198.19.0.2:8080 --site s2 --target 198.19.1.2:8080 --allow user:alice > /dev/null
+  page() { in_c curl -sf --max-time "${1:-2}" http://vault.example.internal/ 2>/dev/null; }
+  wait_until 30 "vault served" page
+
+  # 40 ms more between the client and s1: new connections go to s2. With tc netem where the
+  # kernel has it; else a userspace delay line in I that nftables hands the client's WireGuard
+  # to s1 (this kernel has no sch_netem).
+  dev1=$(ip -n "$S" -o addr show to 198.18.1.2 | awk '{print $2}')
+  if ! ip netns exec "$S" tc qdisc add dev "$dev1" root netem delay 40ms 2>/dev/null; then
+    bg "$I" delay python3 "$here/tools/udp_delay.py" 40000 198.18.1.2 51820 40
+    wait_until 30 "delay line listening" ip netns exec "$I" sh -c "ss -lun | grep -q ':40000 '"
+    ip netns exec "$I" nft -f - <<'NFT'
+table ip p2p_delay {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    ip saddr 198.18.2.2 ip daddr 198.18.1.2 udp dport 51820 redirect to :40000
+  }
+}
+NFT
+    log "no sch_netem in this kernel: 40 ms added by a userspace delay line on the client's path to s1"
+  fi
+  wait_until 30 "new connections on s2" sh -c "ip netns exec '$C' curl -sf --max-time 2 http://vault.example.internal/ | grep -q 'page s2'"
+  for _ in 1 2 3 4 5; do page | grep -q "page s2" || fail "a new connection did not use the faster site s2: $(page)"; done
+  log "s1 has 40 ms more: five new connections in a row used s2 ($(grep -o 'event=client.preferred.*' "$E2E_TMP/client.log" | tail -n1))"
+
+  times=()
+  for round in $(seq 1 10); do
+    kill -9 "$SITE2_PID"
+    t0=$(now_ms)
+    wait_until 30 "a new connection through s1 (round $round)" sh -c "ip netns exec '$C' curl -sf --max-time 0.3 http://vault.example.internal/ | grep -q 'page $E2E_ID'"
+    t1=$(now_ms)
+    times+=($((t1 - t0)))
+    if [ "$round" -eq 1 ]; then
+      # A keep-alive connection begun while s2 is down: it lives on s1 through every round.
+      rm -f "$E2E_TMP/ka.stop"
+      bg "$C" keepalive python3 "$here/tools/keepalive_client.py" vault.example.internal 80 "$E2E_TMP/ka.stop" "$E2E_TMP/ka.out"
+      KA_PID=$BG_PID
+      wait_until 30 "keep-alive requests flowing" test -s "$E2E_TMP/ka.out.count"
+    fi
+    bg "$S2" site2 "$SITE" --state_dir="$E2E_TMP/site2-state" --listen_port=51820
+    SITE2_PID=$BG_PID
+    wait_until 60 "new connections back on s2 (round $round)" sh -c "ip netns exec '$C' curl -sf --max-time 2 http://vault.example.internal/ | grep -q 'page s2'"
+  done
+  sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
+  median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n '5p;6p' | awk '{s+=$1} END {print int(s/2)}')
+  log "failover after kill -9 of s2, ten rounds (ms): $sorted; median $median ms"
+  [ "$median" -lt 2000 ] || fail "median failover $median ms is not under 2 s"
+
+  before=$(cat "$E2E_TMP/ka.out.count")
+  wait_until 30 "keep-alive still answering" sh -c "[ \$(cat '$E2E_TMP/ka.out.count') -gt $before ]"
+  touch "$E2E_TMP/ka.stop"
+  wait_until 30 "keep-alive client done" test -s "$E2E_TMP/ka.out"
+  grep -q '^ok' "$E2E_TMP/ka.out" || fail "the connection through s1 broke: $(cat "$E2E_TMP/ka.out")"
+  grep -q 'pages=p2proxy vault page [^s,]*$' "$E2E_TMP/ka.out" || fail "the keep-alive connection left s1: $(cat "$E2E_TMP/ka.out")"
+  log "a keep-alive connection begun on s1 while s2 was down ran through every round unbroken: $(cat "$E2E_TMP/ka.out")"
+}
+
 case "$scenario" in
   story) story ;;
+  failover) failover ;;
   nat) nat ;;
   crash) crash ;;
   *) fail "unknown scenario $scenario" ;;

@@ -170,13 +170,17 @@ TEST_CASE("ClientSnapshot: usable resources, sites as peers with routes, DNS, an
   REQUIRE(alice.client().records_size() == 1);
   REQUIRE(alice.client().records(0).name() == "vault.example.internal");
   REQUIRE(alice.client().records(0).address() == alice.resources(0).address());
-  // The server and s1 (the first serving site), which carries vault's address.
-  REQUIRE(alice.peers_size() == 2);
+  // The server and both sites serving vault: s1 (the first) carries vault's address in its
+  // allowed IPs; s2 is a peer with only its node address (the client's site selector may pick
+  // it per flow).
+  REQUIRE(alice.peers_size() == 3);
   const wire::Peer& site = alice.peers(1);
   REQUIRE(site.node_id() == w.s1.id);
   REQUIRE(site.endpoint() == "198.51.100.7:51820");
   REQUIRE(site.allowed_ips_size() == 2);
   REQUIRE(site.allowed_ips(1) == alice.resources(0).address() + "/32");
+  REQUIRE(alice.peers(2).node_id() == w.s2.id);
+  REQUIRE(alice.peers(2).allowed_ips_size() == 1);
   REQUIRE(alice.SerializeAsString().find("SECRETKEY") == std::string::npos);
 
   const wire::Snapshot bob = ClientSnapshot(d, w.settings, w.bob_laptop);

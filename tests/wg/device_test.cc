@@ -343,6 +343,36 @@ TEST_CASE("a peer may only send from its allowed IPs, unknown destinations have 
   REQUIRE(net.a.device.counters().drop(Drop::kNoRoute) == 1);
 }
 
+TEST_CASE("shared sources: a peer may send from a prefix routed to another peer once it is shared") {
+  Net net;
+  SendFrom(net.a, Packet(1, 2, "x"));
+  net.Pump();
+  // A third peer of b owns 10.0.0.9/32 in b's routing table (the resource's first site).
+  crypto::Key other;
+  crypto::GeneratePrivateKey(&other);
+  PeerConfig third;
+  third.public_key = crypto::PublicFromPrivate(other);
+  third.allowed_ips = {*base::IpPrefix::Parse("10.0.0.9/32")};
+  REQUIRE(net.b.device.AddPeer(third).ok());
+  auto from_shared = Packet(9, 2, "from the resource");
+  base::ByteSpan s = from_shared;
+  net.a.device.SendPacketsTo(net.pa, absl::MakeConstSpan(&s, 1));
+  net.Pump();
+  REQUIRE(net.b.device.counters().drop(Drop::kSourceNotAllowed) == 1);
+  REQUIRE(net.b.delivered.size() == 1);
+  net.b.device.SetSharedSources(net.pb, {*base::IpPrefix::Parse("10.0.0.9/32")});
+  net.a.device.SendPacketsTo(net.pa, absl::MakeConstSpan(&s, 1));
+  net.Pump();
+  REQUIRE(net.b.delivered.size() == 2);
+  // Sharing one address does not open others.
+  auto spoofed = Packet(8, 2, "spoof");
+  base::ByteSpan sp = spoofed;
+  net.a.device.SendPacketsTo(net.pa, absl::MakeConstSpan(&sp, 1));
+  net.Pump();
+  REQUIRE(net.b.device.counters().drop(Drop::kSourceNotAllowed) == 2);
+  REQUIRE(net.b.delivered.size() == 2);
+}
+
 TEST_CASE("garbage, truncated and mangled datagrams are dropped and counted, never delivered") {
   Net net;
   SendFrom(net.a, Packet(1, 2, "x"));
