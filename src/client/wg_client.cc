@@ -1,6 +1,7 @@
 // wg_client.cc: WgClient.
 #include "client/wg_client.h"
 
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -17,12 +18,13 @@ WgClient::~WgClient() {
   if (selector_timer_) selector_timer_->Stop();
   uapi_.reset();
   tun_.reset();
+  stack_.reset();
   transport_.reset();
 }
 
 absl::Status WgClient::Step(const absl::Status& st, absl::string_view what) const {
   if (st.ok()) return st;
-  return absl::Status(st.code(), absl::StrCat("interface ", tun_->name(), ": ", what, ": ", st.message()));
+  return absl::Status(st.code(), absl::StrCat("interface ", interface_name(), ": ", what, ": ", st.message()));
 }
 
 absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Start(net::Loop& loop, base::Clock& clock,
@@ -38,23 +40,42 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Start(net::Loop& loop, base:
   tunnel::WgTransport::Options topts;
   topts.listen_port = listen_port;
   topts.mtu = mtu;
+  if (options.userspace) topts.after_batch = [self] { self->InputPending(); };
   auto transport = tunnel::WgTransport::Create(loop, clock, std::move(topts), [self](wg::Peer&, base::ByteSpan pkt) {
-    // Answers to the site selector's probes stop here; everything else goes to the kernel.
+    // Answers to the site selector's probes stop here; everything else goes to the kernel (or
+    // the userspace stack).
     if (!self->selector_.empty() && self->selector_.OnDelivered(pkt, self->clock_->Monotonic())) return;
-    if (self->tun_) self->tun_->Write(pkt);
+    if (self->tun_) {
+      self->tun_->Write(pkt);
+    } else if (self->stack_) {
+      self->QueueInput(pkt);
+    }
   });
   if (!transport.ok()) return transport.status();
   c->transport_ = std::move(*transport);
 
   c->clock_ = &clock;
   c->selector_timer_ = std::make_unique<net::Timer>(loop);
-  auto tun = net::TunDevice::Open(loop, options.interface_name, [self](absl::Span<const base::ByteSpan> pkts) {
+  auto to_overlay = [self](absl::Span<const base::ByteSpan> pkts) {
     if (self->selector_.empty()) {
       self->transport_->SendPackets(pkts);
     } else {
       self->FromTun(pkts);
     }
-  });
+  };
+  if (options.userspace) {
+    if (addresses.empty() || addresses[0].address.family != base::IpAddress::kV4) {
+      return absl::InvalidArgumentError("userspace mode needs an IPv4 node address (Address = 100.96.0.x/32)");
+    }
+    c->in_arena_.resize(kInSlots * kInSlotSize);
+    c->in_batch_.resize(kInSlots);
+    auto stack = stack::NetStack::Create(loop, addresses[0].address, mtu, to_overlay);
+    if (!stack.ok()) return stack.status();
+    c->stack_ = std::move(*stack);
+    c->transport_->device().SetPrivateKey(private_key);
+    return c;
+  }
+  auto tun = net::TunDevice::Open(loop, options.interface_name, to_overlay);
   if (!tun.ok()) return tun.status();
   c->tun_ = std::move(*tun);
   P2P_RETURN_IF_ERROR(c->Step(c->tun_->SetMtu(static_cast<int>(mtu)), "MTU"));
@@ -68,19 +89,28 @@ absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Start(net::Loop& loop, base:
 
 absl::Status WgClient::Finish(net::Loop& loop, const Options& options) {
   WgClient* self = this;
+  if (options.uapi_dir.empty()) {
+    LogUp();
+    return absl::OkStatus();
+  }
   auto uapi = tunnel::UapiServer::Listen(
-      loop, absl::StrCat(options.uapi_dir, "/", tun_->name(), ".sock"),
+      loop, absl::StrCat(options.uapi_dir, "/", interface_name(), ".sock"),
       tunnel::UapiServer::Handler{
           [self] { return tunnel::UapiStateOf(*self->transport_); },
           [self](const wg::UapiSet& set) { return tunnel::ApplyUapiSet(*self->transport_, set); }});
   if (!uapi.ok()) return uapi.status();
   uapi_ = std::move(*uapi);
+  LogUp();
+  return absl::OkStatus();
+}
+
+void WgClient::LogUp() const {
   P2P_LOG(kInfo, "client.up")
-      .Kv("interface", tun_->name())
+      .Kv("mode", tun_ ? "tun" : "userspace")
+      .Kv("interface", interface_name())
       .Kv("public_key", crypto::KeyToBase64(transport_->device().identity().public_key))
       .Kv("listen_port", transport_->listen_port())
       .Kv("peers", peers_.size());
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<WgClient>> WgClient::Create(net::Loop& loop, base::Clock& clock,
@@ -147,7 +177,7 @@ absl::StatusOr<WgClient::ApplyResult> WgClient::ApplyPeers(const std::vector<Cli
   result.peers_unchanged = plan.num_unchanged;
 
   absl::Status first_error;
-  if (options_.install_routes) {
+  if (options_.install_routes && tun_) {
     for (const base::IpPrefix& prefix : routes.remove) {
       auto owned = own_routes_.find(prefix.ToString());
       if (owned == own_routes_.end()) continue;  // it was there before us: not ours to remove
@@ -188,6 +218,7 @@ absl::StatusOr<WgClient::ApplyResult> WgClient::ApplyPeers(const std::vector<Cli
 }
 
 absl::Status WgClient::AddLocalAddress(const base::IpAddress& address) {
+  if (!tun_) return absl::FailedPreconditionError("userspace mode has no interface to add an address to");
   absl::Status st = tun_->AddHostAddress(address);
   if (st.ok()) return st;
   return absl::Status(st.code(), absl::StrCat("interface ", tun_->name(), ": address ", address.ToString(),
@@ -240,6 +271,24 @@ void WgClient::FromTun(absl::Span<const base::ByteSpan> packets) {
     dev.SendPacketsTo(peer, absl::MakeConstSpan(&pkt, 1));
   }
   if (!routed_batch_.empty()) transport_->SendPackets(routed_batch_);
+}
+
+void WgClient::QueueInput(base::ByteSpan pkt) {
+  if (in_count_ == kInSlots || pkt.size() > kInSlotSize) InputPending();
+  if (pkt.size() > kInSlotSize) {
+    stack_->Input(absl::MakeConstSpan(&pkt, 1));
+    return;
+  }
+  uint8_t* slot = in_arena_.data() + in_count_ * kInSlotSize;
+  std::memcpy(slot, pkt.data(), pkt.size());
+  in_batch_[in_count_++] = base::ByteSpan(slot, pkt.size());
+}
+
+void WgClient::InputPending() {
+  if (in_count_ == 0 || !stack_) return;
+  const size_t n = in_count_;
+  in_count_ = 0;
+  stack_->Input(absl::MakeConstSpan(in_batch_.data(), n));
 }
 
 }  // namespace p2proxy::client

@@ -1,7 +1,8 @@
-// wg_client.h: the client's WireGuard mode: a kernel TUN interface carried by a userspace
-// WireGuard device, configured from a wg-quick style file (static mode) or from the node's
-// enrollment and the server's snapshots (managed mode), and managed through the UAPI, as
-// wireguard-go is.
+// wg_client.h: the client's WireGuard device, configured from a wg-quick style file (static
+// mode) or from the node's enrollment and the server's snapshots (managed mode), and managed
+// through the UAPI, as wireguard-go is. Its packets come from and go to either a kernel TUN
+// interface (TUN mode, needs CAP_NET_ADMIN) or a userspace TCP/IP stack (lwIP) inside the
+// process (userspace mode, no privilege): local proxies then dial through stack().
 #ifndef P2PROXY_CLIENT_WG_CLIENT_H_
 #define P2PROXY_CLIENT_WG_CLIENT_H_
 
@@ -20,6 +21,7 @@
 #include "net/loop.h"
 #include "net/timer.h"
 #include "net/tun.h"
+#include "stack/netstack.h"
 #include "tunnel/uapi_server.h"
 #include "tunnel/wg_transport.h"
 #include "wg/constants.h"
@@ -42,6 +44,10 @@ class WgClient {
     std::string interface_name = "p2p0";
     std::string uapi_dir = "/var/run/wireguard";
     bool install_routes = true;  // a route per peer allowed IP, as wg-quick adds
+    // userspace: no TUN, no routes, no privilege: the node address lives on a userspace stack
+    // (stack()) and only connections the process makes through it reach the overlay.
+    // interface_name then only names the UAPI socket (empty uapi_dir: no UAPI socket).
+    bool userspace = false;
   };
 
   // Create brings the interface up: TUN, MTU, addresses, routes, UDP socket, peers, UAPI.
@@ -61,10 +67,14 @@ class WgClient {
   ~WgClient();
 
   tunnel::WgTransport& transport() { return *transport_; }
+  // stack is the userspace stack (Options::userspace), else null.
+  stack::NetStack* stack() { return stack_.get(); }
+  bool userspace() const { return tun_ == nullptr; }
   // AddLocalAddress assigns one more address (a /32) to the interface, such as the resolver's
   // 100.96.128.1, so that local sockets can bind it; it goes with the interface.
   absl::Status AddLocalAddress(const base::IpAddress& address);
-  const std::string& interface_name() const { return tun_->name(); }
+  // interface_name is the TUN's name, or in userspace mode Options::interface_name.
+  const std::string& interface_name() const { return tun_ ? tun_->name() : options_.interface_name; }
 
   // ApplyResult counts what ApplyPeers changed.
   struct ApplyResult {
@@ -110,13 +120,24 @@ class WgClient {
   // Finish serves the UAPI and logs that the interface is up.
   absl::Status Finish(net::Loop& loop, const Options& options);
   absl::Status Step(const absl::Status& st, absl::string_view what) const;
+  void LogUp() const;
   // FromTun sends packets the TUN read: by the site selector for shared resources, else by
   // the routing table.
   void FromTun(absl::Span<const base::ByteSpan> packets);
   void SelectorTick();
+  // QueueInput / InputPending: userspace mode hands the packets of one device batch to the
+  // stack together, so its answers leave in one sendmmsg (as the site does).
+  void QueueInput(base::ByteSpan pkt);
+  void InputPending();
 
   Options options_;
   std::unique_ptr<net::TunDevice> tun_;
+  std::unique_ptr<stack::NetStack> stack_;
+  static constexpr size_t kInSlots = 64;
+  static constexpr size_t kInSlotSize = 2048;
+  std::vector<uint8_t> in_arena_;
+  std::vector<base::ByteSpan> in_batch_;
+  size_t in_count_ = 0;
   std::unique_ptr<tunnel::WgTransport> transport_;
   std::unique_ptr<tunnel::UapiServer> uapi_;
   std::vector<ClientPeer> peers_;  // as last applied

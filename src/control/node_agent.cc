@@ -1,4 +1,4 @@
-// node_agent.cc: NodeAgent: state dir, enrollment, session, snapshots, audit spool.
+// node_agent.cc: NodeAgent: state dir, enrollment, session, snapshots, audit spool, health.
 #include "control/node_agent.h"
 
 #include <dirent.h>
@@ -253,7 +253,7 @@ absl::Status Enrollment::Save(const wire::Enrolled& enrolled) {
 
 NodeAgent::NodeAgent(net::Loop& loop, NodeAgentOptions options)
     : loop_(loop), options_(std::move(options)), backoff_(options_.backoff), redial_(loop), audit_timer_(loop),
-      alive_(std::make_shared<bool>(true)) {}
+      health_timer_(loop), alive_(std::make_shared<bool>(true)) {}
 
 NodeAgent::~NodeAgent() {
   *alive_ = false;
@@ -414,6 +414,7 @@ void NodeAgent::OnSessionClosed(const absl::Status& reason) {
   const bool was_up = session_up_;
   session_up_ = false;
   P2P_LOG(kInfo, "node.control_closed").Kv("server", options_.server).Kv("reason", reason.message());
+  health_timer_.Stop();  // the next session sends the latest report at once
   if (was_up) backoff_.SessionEnded(absl::Now() - session_started_);
   // The connection is inside its own callback; it may be destroyed here (channel.h).
   conn_.reset();
@@ -428,6 +429,10 @@ void NodeAgent::OnSessionFrame(wire::Frame frame) {
     if (!endpoints_.empty()) ReportEndpoints(endpoints_);
     sent_up_to_ = 0;
     SendSpool();
+    // The server forgot this node's health with its last session: the latest goes out now.
+    health_sent_ms_.reset();
+    if (health_) health_unsent_ = true;
+    SendHealth();
   }
   if (frame.has_snapshot()) {
     OnSnapshot(frame.snapshot());
@@ -484,6 +489,44 @@ void NodeAgent::ReportEndpoints(std::vector<std::string> endpoints) {
   wire::Frame f;
   for (const auto& e : endpoints_) f.mutable_endpoint_report()->add_endpoints(e);
   (void)conn_->Send(f);
+}
+
+void NodeAgent::ReportHealth(wire::Health health) {
+  // Checked here because the server would refuse it and close the session, and the agent
+  // would send the same report again after every reconnect.
+  wire::Frame check;
+  *check.mutable_health() = std::move(health);
+  if (absl::Status valid = ValidateFrame(check); !valid.ok()) {
+    ++counters_.health_invalid;
+    P2P_LOG(kError, "node.health_invalid").Kv("error", valid.message());
+    return;
+  }
+  health_ = std::move(*check.mutable_health());
+  health_unsent_ = true;
+  if (!connected()) {
+    P2P_LOG(kDebug, "node.health_not_sent").Kv("why", "not connected; the latest goes out after the reconnect");
+    return;
+  }
+  SendHealth();
+}
+
+void NodeAgent::SendHealth() {
+  if (!health_ || !health_unsent_ || !connected()) return;
+  const uint64_t now_ms = loop_.NowMs();
+  const uint64_t interval_ms = net::ToUvMs(options_.health_interval);
+  if (health_sent_ms_ && now_ms - *health_sent_ms_ < interval_ms) {
+    // Too soon: the timer sends whatever is latest when the interval is over.
+    if (!health_timer_.active()) {
+      health_timer_.Start(absl::Milliseconds(*health_sent_ms_ + interval_ms - now_ms), [this] { SendHealth(); });
+    }
+    return;
+  }
+  wire::Frame f;
+  *f.mutable_health() = *health_;
+  if (!conn_->Send(f).ok()) return;  // the session is closing: sent again after the reconnect
+  health_unsent_ = false;
+  health_sent_ms_ = now_ms;
+  ++counters_.health_sent;
 }
 
 void NodeAgent::Audit(wire::AuditEvent event) {

@@ -1,7 +1,8 @@
 // node_agent.h: a managed node's side of the control plane (site or client): its state dir,
 // enrollment with a one-time token, the session with the server (reconnected with backoff and
-// jitter), each snapshot handed to the node to apply and acknowledged, and for a site the audit
-// events, spooled to disk until the server acknowledges them.
+// jitter), each snapshot handed to the node to apply and acknowledged, for a site the audit
+// events, spooled to disk until the server acknowledges them, and for a client its view of the
+// sites' health (coalesced: only the latest report matters).
 //
 // The state dir (0700) holds, each file 0600:
 //   wireguard.key  the node's WireGuard private key (base64), made at enrollment
@@ -56,6 +57,8 @@ struct NodeAgentOptions {
   absl::Duration audit_flush = absl::Seconds(1);
   size_t audit_batch_events = 500;
   size_t audit_spool_batches = 2000;
+  // Health (clients): the latest report goes out at most once per health_interval.
+  absl::Duration health_interval = absl::Seconds(1);
 };
 
 // ParseEnrollmentToken splits "p2p1_<64 hex secret>_<64 hex pin>" into its two 32-byte parts.
@@ -78,6 +81,8 @@ class NodeAgent {
     uint64_t audit_batches_sent = 0;
     uint64_t audit_batches_acked = 0;
     uint64_t audit_dropped = 0;  // the spool was full
+    uint64_t health_sent = 0;     // Health frames sent
+    uint64_t health_invalid = 0;  // reports refused by ReportHealth (ValidateFrame)
   };
 
   // Open loads the state dir, or enrolls first when it holds no enrollment and a token is
@@ -107,6 +112,16 @@ class NodeAgent {
   void ReportEndpoints(std::vector<std::string> endpoints);
   // Audit queues one audit event for the server (sites).
   void Audit(wire::AuditEvent event);
+  // ReportHealth tells the server the client's view of the sites it probes (a client's site
+  // selector calls it whenever its view changes, or periodically). Health is state, not
+  // events: only the latest report is kept, sent at once if none went out in the last
+  // health_interval, else when that interval is over (intermediate reports are replaced, never
+  // queued), and sent again after every reconnect. While not connected it is only kept (debug
+  // log). A report that breaks control.proto's rules (more than kMaxHealthSites sites, a site
+  // listed twice, a bad id, rtt above kMaxRttMicros) is dropped, counted in health_invalid and
+  // logged, and the previous one stays: the server would refuse it and close the session.
+  // Only clients may send it; the server closes the session of a site that does.
+  void ReportHealth(wire::Health health);
 
  private:
   class Session;
@@ -121,6 +136,9 @@ class NodeAgent {
   void OnSnapshot(const wire::Snapshot& snapshot);
   void FlushAudit();
   void SendSpool();
+  // SendHealth sends the latest health report if it was not sent yet in this session and the
+  // interval allows; otherwise arms health_timer_ for when it does.
+  void SendHealth();
   std::string StatePath(absl::string_view name) const;
 
   net::Loop& loop_;
@@ -145,6 +163,11 @@ class NodeAgent {
   uint64_t next_sequence_ = 1;
   uint64_t sent_up_to_ = 0;  // spooled batches up to this sequence went out this session
   net::Timer audit_timer_;
+  // Health: the latest report, whether this session has it, and when one last went out.
+  std::optional<wire::Health> health_;
+  bool health_unsent_ = false;
+  std::optional<uint64_t> health_sent_ms_;  // loop time (NowMs) of the last send this session
+  net::Timer health_timer_;
   Counters counters_;
   std::shared_ptr<bool> alive_;
 };

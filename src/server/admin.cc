@@ -593,14 +593,81 @@ absl::Status TokenRemove(Ctx& c, const Args& a) {
 
 // ---- site, device, node ----------------------------------------------------------------------
 
+// Health: what the connected clients report of each site (AdminHost::HealthReports).
+using HealthBySite = std::map<std::string, std::vector<SiteHealthReport>>;
+
+HealthBySite HealthById(AdminHost& host) {
+  HealthBySite out;
+  for (auto& r : host.HealthReports()) out[r.site_id].push_back(std::move(r));
+  return out;
+}
+
+// HealthSummary is a site's health over the clients that report on it.
+struct HealthSummary {
+  size_t num_clients = 0;
+  size_t num_up = 0;
+  // rtt_micros_median: the median RTT among the clients that see the site up and know their
+  // RTT (for an even count, the mean of the middle two); none: no such client.
+  std::optional<uint32_t> rtt_micros_median;
+};
+
+HealthSummary Summarize(const HealthBySite& health, const std::string& site_id) {
+  HealthSummary out;
+  const auto it = health.find(site_id);
+  if (it == health.end()) return out;
+  std::vector<uint32_t> rtts;
+  for (const auto& r : it->second) {
+    ++out.num_clients;
+    if (!r.up) continue;
+    ++out.num_up;
+    if (r.rtt_micros > 0) rtts.push_back(r.rtt_micros);
+  }
+  if (!rtts.empty()) {
+    std::sort(rtts.begin(), rtts.end());
+    const size_t mid = rtts.size() / 2;
+    out.rtt_micros_median = rtts.size() % 2 == 1
+                                ? rtts[mid]
+                                : static_cast<uint32_t>((uint64_t{rtts[mid - 1]} + rtts[mid]) / 2);
+  }
+  return out;
+}
+
+// Rtt shows a round-trip time: "0.8 ms", "12 ms".
+std::string Rtt(uint32_t micros) {
+  if (micros < 9'950) return absl::StrFormat("%.1f ms", micros / 1000.0);  // not "10.0 ms"
+  return StrCat((micros + 500) / 1000, " ms");
+}
+
+// HealthCell is the HEALTH column: "up 3/3 clients, rtt 1.2 ms", "down 1/1 clients", or "-"
+// when no client reports on the site.
+std::string HealthCell(const HealthSummary& h) {
+  if (h.num_clients == 0) return "-";
+  if (h.num_up == 0) return StrCat("down ", h.num_clients, "/", h.num_clients, " clients");
+  std::string out = StrCat("up ", h.num_up, "/", h.num_clients, " clients");
+  if (h.rtt_micros_median) absl::StrAppend(&out, ", rtt ", Rtt(*h.rtt_micros_median));
+  return out;
+}
+
+std::string HealthJson(const HealthSummary& h) {
+  JsonObject o;
+  o.Uint("clients", h.num_clients).Uint("up", h.num_up);
+  if (h.rtt_micros_median) {
+    o.Uint("rtt_micros_median", *h.rtt_micros_median);
+  } else {
+    o.Raw("rtt_micros_median", "null");
+  }
+  return o.Done();
+}
+
 std::string NodeState(const NodeRecord& n, const std::map<std::string, NodeLiveStatus>& live) {
   if (n.revoked) return "revoked";
   const auto it = live.find(n.id);
   return it != live.end() && it->second.connected ? "online" : "offline";
 }
 
+// NodeJson is |n| as a JSON object, then |extras| (key, JSON value) in order.
 std::string NodeJson(const NodeRecord& n, const std::map<std::string, NodeLiveStatus>& live,
-                     const std::string& extra_key = "", const std::string& extra_json = "") {
+                     const std::vector<std::pair<std::string, std::string>>& extras = {}) {
   const auto it = live.find(n.id);
   const NodeLiveStatus* l = it == live.end() ? nullptr : &it->second;
   JsonObject o;
@@ -621,12 +688,14 @@ std::string NodeJson(const NodeRecord& n, const std::map<std::string, NodeLiveSt
            base::Base64Encode(absl::MakeConstSpan(
                reinterpret_cast<const uint8_t*>(n.wireguard_public_key.data()),
                n.wireguard_public_key.size())));
-  if (!extra_key.empty()) o.Raw(extra_key, extra_json);
+  for (const auto& [key, json] : extras) o.Raw(key, json);
   return o.Done();
 }
 
+// NodeRow is |n|'s line in `site list` / `device list`; sites end with their health.
 std::vector<std::string> NodeRow(const NodeRecord& n,
-                                 const std::map<std::string, NodeLiveStatus>& live) {
+                                 const std::map<std::string, NodeLiveStatus>& live,
+                                 const HealthBySite& health) {
   const auto it = live.find(n.id);
   const NodeLiveStatus* l = it == live.end() ? nullptr : &it->second;
   std::vector<std::string> row = {Cell(n.name), n.id};
@@ -636,6 +705,7 @@ std::vector<std::string> NodeRow(const NodeRecord& n,
   row.push_back(l && l->acked_version ? StrCat(l->acked_version) : "-");
   row.push_back(Cell(l && !l->endpoint.empty() ? l->endpoint : n.last_endpoint));
   row.push_back(FormatOptTime(l && l->last_seen ? l->last_seen : n.last_seen));
+  if (n.kind == wire::NODE_KIND_SITE) row.push_back(HealthCell(Summarize(health, n.id)));
   return row;
 }
 
@@ -648,17 +718,23 @@ absl::Status NodeList(Ctx& c, const Args& a, wire::NodeKind kind) {
                 nodes.end());
   }
   const auto live = LiveById(c.host);
+  const bool sites = kind == wire::NODE_KIND_SITE;
+  const HealthBySite health = sites ? HealthById(c.host) : HealthBySite();
   if (c.json) {
     std::vector<std::string> items;
-    for (const auto& n : nodes) items.push_back(NodeJson(n, live));
+    for (const auto& n : nodes) {
+      items.push_back(sites ? NodeJson(n, live, {{"health", HealthJson(Summarize(health, n.id))}})
+                            : NodeJson(n, live));
+    }
     c.result.out = StrCat(JsonArray(items), "\n");
     return absl::OkStatus();
   }
   std::vector<std::string> header = {"NAME", "ID"};
   if (kind == wire::NODE_KIND_CLIENT) header.push_back("USER");
   for (const char* h : {"ADDRESS", "STATE", "VERSION", "ENDPOINT", "LAST SEEN"}) header.push_back(h);
+  if (sites) header.push_back("HEALTH");
   Table table(header);
-  for (const auto& n : nodes) table.Add(NodeRow(n, live));
+  for (const auto& n : nodes) table.Add(NodeRow(n, live, health));
   c.result.out = table.Render();
   return absl::OkStatus();
 }
@@ -676,13 +752,48 @@ absl::Status NodeShow(Ctx& c, const Args& a, wire::NodeKind kind) {
       }
     }
   }
+  // A site's health, client by client (by the client's name, then id).
+  HealthBySite health;
+  std::map<std::string, NodeRecord> clients;
+  std::vector<SiteHealthReport> reports;
+  if (kind == wire::NODE_KIND_SITE) {
+    health = HealthById(c.host);
+    if (auto it = health.find(n.id); it != health.end()) reports = it->second;
+    if (!reports.empty()) {
+      P2P_ASSIGN_OR_RETURN(auto devices, c.store.ListNodes(wire::NODE_KIND_CLIENT));
+      for (auto& d : devices) clients[d.id] = std::move(d);
+    }
+    auto name_of = [&](const SiteHealthReport& r) {
+      const auto it = clients.find(r.client_id);
+      return it == clients.end() ? std::string() : it->second.name;
+    };
+    std::sort(reports.begin(), reports.end(), [&](const SiteHealthReport& x, const SiteHealthReport& y) {
+      return std::make_pair(name_of(x), x.client_id) < std::make_pair(name_of(y), y.client_id);
+    });
+  }
   if (c.json) {
     std::vector<std::string> items;
     for (const auto& [name, target] : serves) {
       items.push_back(JsonObject().Str("name", name).Str("target", target).Done());
     }
-    c.result.out = StrCat(kind == wire::NODE_KIND_SITE ? NodeJson(n, live, "resources", JsonArray(items))
-                                                       : NodeJson(n, live),
+    std::vector<std::string> per_client;
+    for (const auto& r : reports) {
+      const auto it = clients.find(r.client_id);
+      per_client.push_back(JsonObject()
+                               .Str("client_id", r.client_id)
+                               .Str("client", it == clients.end() ? "" : it->second.name)
+                               .Str("user", it == clients.end() ? "" : it->second.user)
+                               .Bool("up", r.up)
+                               .Uint("rtt_micros", r.rtt_micros)
+                               .Time("received", r.received)
+                               .Done());
+    }
+    c.result.out = StrCat(kind == wire::NODE_KIND_SITE
+                              ? NodeJson(n, live,
+                                         {{"resources", JsonArray(items)},
+                                          {"health", HealthJson(Summarize(health, n.id))},
+                                          {"health_reports", JsonArray(per_client)}})
+                              : NodeJson(n, live),
                           "\n");
     return absl::OkStatus();
   }
@@ -708,6 +819,23 @@ absl::Status NodeShow(Ctx& c, const Args& a, wire::NodeKind kind) {
     std::vector<std::string> parts;
     for (const auto& [name, target] : serves) parts.push_back(StrCat(name, " -> ", target));
     kv.Add("resources", parts.empty() ? "none" : absl::StrJoin(parts, ", "));
+    kv.Add("health", HealthCell(Summarize(health, n.id)));
+    // One line per reporting client: "laptop (d-1a2b, alice): up, rtt 1.2 ms, at 2023-...Z";
+    // for a site it sees down, the RTT is its last smoothed one ("down, last rtt 3.0 ms").
+    for (size_t i = 0; i < reports.size(); ++i) {
+      const SiteHealthReport& r = reports[i];
+      const auto it = clients.find(r.client_id);
+      std::string who = r.client_id;
+      if (it != clients.end()) {
+        const NodeRecord& d = it->second;
+        who = d.name == d.id ? StrCat(d.id, " (", Cell(d.user, 64), ")")
+                             : StrCat(Cell(d.name, 64), " (", d.id, ", ", Cell(d.user, 64), ")");
+      }
+      std::string rtt;
+      if (r.rtt_micros > 0) rtt = StrCat(r.up ? ", rtt " : ", last rtt ", Rtt(r.rtt_micros));
+      kv.Add(StrCat("client ", i + 1),
+             StrCat(who, ": ", r.up ? "up" : "down", rtt, ", at ", ShowTime(r.received)));
+    }
   }
   c.result.out = kv.Render();
   return absl::OkStatus();
@@ -1395,9 +1523,12 @@ const std::vector<Command>& Commands() {
        0, 0, {kJson}, TokenList},
       {"token", "remove", "ID", "  Delete an unused token (ID from token list; 8 hex digits suffice).",
        1, 1, {}, TokenRemove},
-      {"site", "list", "[--json]", "  Sites with their state, acked snapshot version and endpoint.",
+      {"site", "list", "[--json]",
+       "  Sites with their state, acked snapshot version, endpoint and health: how many connected\n"
+       "  clients see each up, and the median RTT among those (\"up 3/3 clients, rtt 1.2 ms\").",
        0, 0, {kJson}, [](Ctx& c, const Args& a) { return NodeList(c, a, wire::NODE_KIND_SITE); }},
-      {"site", "show", "NAME|ID [--json]", "  One site and the resources it serves.",
+      {"site", "show", "NAME|ID [--json]",
+       "  One site, the resources it serves, and each connected client's view of its health.",
        1, 1, {kJson}, [](Ctx& c, const Args& a) { return NodeShow(c, a, wire::NODE_KIND_SITE); }},
       {"site", "remove", "NAME|ID", "  Remove a site (revoking its certificate); refused while resources\n"
        "  name it as a target.",

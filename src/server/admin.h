@@ -36,6 +36,16 @@ struct NodeLiveStatus {
   std::optional<absl::Time> last_seen;
 };
 
+// SiteHealthReport is one client's latest view of one site, from the client's control Health
+// frames, kept by the server while the client's session lasts (`site list`, `site show`).
+struct SiteHealthReport {
+  std::string site_id;
+  std::string client_id;
+  bool up = false;          // false after 3 missed probes
+  uint32_t rtt_micros = 0;  // the client's smoothed RTT; 0: unknown (no answer yet)
+  absl::Time received;      // when the server received the report
+};
+
 // CertRotation says which certificates `cert rotate` renews.
 struct CertRotation {
   enum class What { kServer, kResource, kAllResources };
@@ -76,6 +86,10 @@ class AdminHost {
   // LiveStatus is the live state of the nodes the server knows of (any order; nodes absent are
   // shown as offline).
   virtual std::vector<NodeLiveStatus> LiveStatus() = 0;
+  // HealthReports is the latest health report of every connected client for every site it
+  // reported on (any order; sites that exist only). The default, for hosts without a control
+  // plane, has none.
+  virtual std::vector<SiteHealthReport> HealthReports() { return {}; }
   // RandomBytes fills |out| with |len| cryptographically random bytes (token secrets). The
   // default uses BoringSSL's RAND_bytes; tests may override it.
   virtual void RandomBytes(uint8_t* out, size_t len);

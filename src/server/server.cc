@@ -1,4 +1,5 @@
-// server.cc: Server: state dir, control sessions, enrollment, snapshot push, audit intake.
+// server.cc: Server: state dir, control sessions, enrollment, snapshot push, audit intake,
+// clients' health reports.
 #include "server/server.h"
 
 #include <fcntl.h>
@@ -142,7 +143,7 @@ class Server::Session final : public control::Connection::Handler {
         break;
       case wire::Frame::kEndpointReport: server_.OnEndpointReport(*this, frame.endpoint_report()); break;
       case wire::Frame::kAuditBatch: server_.OnAuditBatch(*this, frame.audit_batch()); break;
-      case wire::Frame::kHealth: break;  // kept for the client's site selection (M1.7)
+      case wire::Frame::kHealth: server_.OnHealth(*this, frame.health()); break;
       case wire::Frame::kError:
         P2P_LOG(kInfo, "server.node_error").Kv("node", node.id).Kv("remote", info_.remote.ToString())
             .Kv("error", frame.error().message());
@@ -342,6 +343,7 @@ void Server::EndSession(Session* session) {
     auto b = by_node_.find(session->node.id);
     if (b != by_node_.end() && b->second == session) {
       by_node_.erase(b);
+      health_.erase(session->node.id);
       session->status.connected = false;
       last_status_[session->node.id] = session->status;
     }
@@ -417,6 +419,7 @@ void Server::Hello(Session& s, const wire::Hello& hello) {
     by_node_.erase(old);
   }
   by_node_[s.node.id] = &s;
+  health_.erase(s.node.id);  // a new session reports afresh
   s.status.connected = true;
   s.status.last_seen = clock_.Wall();
   // The node is sent its snapshot after every Hello, even one it says it has: the answer tells
@@ -472,6 +475,14 @@ const Deployment* Server::CurrentDeployment() {
   }
   deployment_ = std::move(*d);
   if (tunnel_ != nullptr) tunnel_->Sync(*deployment_);
+  // Health reports are kept for live sites only: a site revoked or removed drops out of them.
+  live_sites_.clear();
+  for (const NodeRecord& n : deployment_->sites) live_sites_.insert(n.id);
+  for (auto& [client, sites] : health_) {
+    for (auto it = sites.begin(); it != sites.end();) {
+      it = live_sites_.count(it->first) != 0 ? std::next(it) : sites.erase(it);
+    }
+  }
   return &*deployment_;
 }
 
@@ -502,6 +513,7 @@ void Server::Disconnect(absl::string_view node_id_view) {
   if (it == by_node_.end()) return;
   Session* s = it->second;
   by_node_.erase(it);
+  health_.erase(node_id);
   s->status.connected = false;
   last_status_[node_id] = s->status;
   s->conn_->Close(wire::ERROR_CODE_UNAUTHENTICATED, "the node was revoked or removed");
@@ -657,6 +669,54 @@ void Server::OnAuditBatch(Session& s, const wire::AuditBatch& batch) {
   wire::Frame f;
   f.mutable_ack()->set_audit_batch(batch.sequence());
   (void)s.conn_->Send(f);
+}
+
+void Server::OnHealth(Session& s, const wire::Health& health) {
+  // ValidateFrame has checked the sizes and ids (at most kMaxHealthSites, each site once, rtt
+  // at most kMaxRttMicros); who sends it and which sites it names need the server's context.
+  if (s.node.kind != wire::NODE_KIND_CLIENT) {
+    ++counters_.health_refused;
+    P2P_LOG(kWarn, "server.health_refused").Kv("node", s.node.id).Kv("remote", s.info_.remote.ToString());
+    s.conn_->Close(wire::ERROR_CODE_BAD_FRAME, "only clients send health");
+    return;
+  }
+  auto live = by_node_.find(s.node.id);
+  if (live == by_node_.end() || live->second != &s) return;  // a replaced session's last words
+  if (CurrentDeployment() == nullptr) return;  // the store failed (logged); keep what we had
+  ++counters_.health_reports;
+  // A report is the client's whole view: sites it no longer lists are forgotten.
+  auto& mine = health_[s.node.id];
+  mine.clear();
+  const absl::Time now = clock_.Wall();
+  uint64_t unknown = 0;
+  for (const wire::SiteHealth& e : health.sites()) {
+    // A site the client still probes from an older snapshot, or one that never existed.
+    if (live_sites_.count(e.site_id()) == 0) {
+      ++unknown;
+      continue;
+    }
+    mine[e.site_id()] = HealthEntry{e.up(), e.rtt_micros(), now};
+  }
+  if (unknown > 0) {
+    counters_.health_unknown_sites += unknown;
+    P2P_LOG(kDebug, "server.health_unknown_sites").Kv("node", s.node.id).Kv("ignored", unknown);
+  }
+}
+
+std::vector<SiteHealthReport> Server::HealthReports() {
+  std::vector<SiteHealthReport> out;
+  for (const auto& [client, sites] : health_) {
+    for (const auto& [site, e] : sites) {
+      SiteHealthReport r;
+      r.site_id = site;
+      r.client_id = client;
+      r.up = e.up;
+      r.rtt_micros = e.rtt_micros;
+      r.received = e.received;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
 }
 
 void Server::Housekeeping() {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,9 @@ class Server final : public AdminHost {
     uint64_t audit_duplicates = 0;
     uint64_t certificates_issued = 0;
     uint64_t endpoints_learned = 0;  // a node heard over WireGuard from a new address
+    uint64_t health_reports = 0;        // Health frames taken from clients
+    uint64_t health_unknown_sites = 0;  // their entries naming no live site: ignored
+    uint64_t health_refused = 0;        // Health from a site: the session closed
   };
 
   // Init makes a new state dir: the CA, the control listener's key and certificate (for the
@@ -115,6 +119,7 @@ class Server final : public AdminHost {
   void Changed() override;
   void Disconnect(absl::string_view node_id) override;
   std::vector<NodeLiveStatus> LiveStatus() override;
+  std::vector<SiteHealthReport> HealthReports() override;
   const Counters& counters() const { return counters_; }
 
  private:
@@ -145,6 +150,8 @@ class Server final : public AdminHost {
   // clients that use it (coalesced: one version per loop turn).
   void SetEndpoint(const std::string& id, const std::string& endpoint);
   void OnAuditBatch(Session& s, const wire::AuditBatch& batch);
+  // OnHealth replaces client |s|'s health reports with |health|'s entries for live sites.
+  void OnHealth(Session& s, const wire::Health& health);
   void Housekeeping();
 
   net::Loop& loop_;
@@ -161,6 +168,18 @@ class Server final : public AdminHost {
   std::map<Session*, std::unique_ptr<Session>> sessions_;
   std::map<std::string, Session*, std::less<>> by_node_;  // sessions past Hello
   std::map<std::string, SessionState, std::less<>> last_status_;  // of nodes seen this run
+  // HealthEntry is one client's latest view of one site.
+  struct HealthEntry {
+    bool up = false;
+    uint32_t rtt_micros = 0;
+    absl::Time received;
+  };
+  // health_: client id -> site id -> its latest report, while the client's session lasts
+  // (forgotten when it ends, is replaced, or the client is revoked or removed). At most
+  // kMaxHealthSites and the number of live sites per client.
+  std::map<std::string, std::map<std::string, HealthEntry, std::less<>>, std::less<>> health_;
+  // live_sites_: the ids of deployment_'s sites, for checking health reports.
+  std::set<std::string, std::less<>> live_sites_;
   net::Timer housekeeping_;
   Counters counters_;
 };

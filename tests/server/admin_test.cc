@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,7 @@ class FakeHost : public AdminHost {
   void Changed() override { ++changed; }
   void Disconnect(absl::string_view id) override { disconnected.emplace_back(id); }
   std::vector<NodeLiveStatus> LiveStatus() override { return live; }
+  std::vector<SiteHealthReport> HealthReports() override { return health; }
   void RandomBytes(uint8_t* out, size_t len) override {
     for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(next_random++);
   }
@@ -56,6 +59,7 @@ class FakeHost : public AdminHost {
   int changed = 0;
   std::vector<std::string> disconnected;
   std::vector<NodeLiveStatus> live;
+  std::vector<SiteHealthReport> health;
   uint32_t next_random = 1;
 
  private:
@@ -355,6 +359,85 @@ TEST_CASE("admin: sites and devices: list, show, revoke, remove", "[admin]") {
   REQUIRE(env.host->changed == before + 3);
   env.Fails("site remove s1", 1, "site 's1' does not exist");
   REQUIRE(Lines(env.Ok("site list").out).size() == 2);
+}
+
+TEST_CASE("admin: site health: counts, median RTT, per-client lines", "[admin]") {
+  Env env;
+  env.Ok("user add bob");
+  env.Ok("user add carol");
+  const NodeRecord s1 = env.Enroll(wire::NODE_KIND_SITE, "s1", 'a');
+  const NodeRecord s2 = env.Enroll(wire::NODE_KIND_SITE, "s2", 'b');
+  const NodeRecord s3 = env.Enroll(wire::NODE_KIND_SITE, "s3", 'c');
+  const NodeRecord d1 = env.Enroll(wire::NODE_KIND_CLIENT, "bob", 'd');
+  const NodeRecord d2 = env.Enroll(wire::NODE_KIND_CLIENT, "carol", 'e');
+  const NodeRecord d3 = env.Enroll(wire::NODE_KIND_CLIENT, "carol", 'f');
+  auto report = [&](const NodeRecord& site, const std::string& client, bool up, uint32_t rtt) {
+    SiteHealthReport r;
+    r.site_id = site.id;
+    r.client_id = client;
+    r.up = up;
+    r.rtt_micros = rtt;
+    r.received = kNow;
+    env.host->health.push_back(r);
+  };
+  // s1: three see it up (the median of 900 us, 3 ms, 12.345 ms is 3 ms), one down with an old
+  // RTT that does not count. s2: two up, an even count: the mean of the middle two. s3: down.
+  report(s1, d1.id, true, 12'345);
+  report(s1, d2.id, true, 900);
+  report(s1, d3.id, false, 400);
+  report(s1, "d-gone", true, 3'000);  // a client the store no longer lists
+  report(s2, d1.id, true, 1'000);
+  report(s2, d2.id, true, 2'000);
+  report(s3, d3.id, false, 0);
+
+  const std::string list = env.Ok("site list").out;
+  INFO(list);
+  const auto lines = Lines(list);
+  REQUIRE(lines.size() == 4);
+  REQUIRE(absl::EndsWith(lines[0], "LAST SEEN  HEALTH"));
+  REQUIRE(absl::EndsWith(lines[1], "  up 3/4 clients, rtt 3.0 ms"));
+  REQUIRE(absl::EndsWith(lines[2], "  up 2/2 clients, rtt 1.5 ms"));
+  REQUIRE(absl::EndsWith(lines[3], "  down 1/1 clients"));
+  // Devices have no HEALTH column.
+  REQUIRE_FALSE(absl::StrContains(env.Ok("device list").out, "HEALTH"));
+
+  Value sites = Env::Json(env.Ok("site list --json").out);
+  const Value& h1 = Obj(sites.list_value().values(0)).fields().at("health");
+  REQUIRE(Num(h1, "clients") == 4);
+  REQUIRE(Num(h1, "up") == 3);
+  REQUIRE(Num(h1, "rtt_micros_median") == 3000);
+  REQUIRE(Num(Obj(sites.list_value().values(1)).fields().at("health"), "rtt_micros_median") == 1500);
+  const Value& h3 = Obj(sites.list_value().values(2)).fields().at("health");
+  REQUIRE(Num(h3, "up") == 0);
+  REQUIRE(Obj(h3).fields().at("rtt_micros_median").has_null_value());
+
+  // site show: one line per client, by the client's name (an unknown one by its id; these
+  // devices are named by their ids, so the id is not repeated).
+  REQUIRE(d1.name == d1.id);
+  const std::string show = env.Ok("site show s1").out;
+  INFO(show);
+  REQUIRE(absl::StrContains(show, "health:         up 3/4 clients, rtt 3.0 ms\n"));
+  std::vector<std::string> clients;
+  for (const auto& line : Lines(show)) {
+    if (absl::StartsWith(line, "client ")) clients.push_back(line);
+  }
+  REQUIRE(clients.size() == 4);
+  REQUIRE(absl::StrContains(clients[0], "client 1:       d-gone: up, rtt 3.0 ms, at 2023-11-14T22:13:20Z"));
+  const std::map<std::string, std::string> want = {
+      {d1.id, absl::StrCat(d1.id, " (bob): up, rtt 12 ms, at 2023-11-14T22:13:20Z")},
+      {d2.id, absl::StrCat(d2.id, " (carol): up, rtt 0.9 ms, at 2023-11-14T22:13:20Z")},
+      {d3.id, absl::StrCat(d3.id, " (carol): down, last rtt 0.4 ms, at 2023-11-14T22:13:20Z")}};
+  for (const auto& [id, text] : want) {
+    REQUIRE(std::count_if(clients.begin(), clients.end(),
+                          [&](const std::string& l) { return absl::EndsWith(l, text); }) == 1);
+  }
+  Value shown = Env::Json(env.Ok("site show s1 --json").out);
+  REQUIRE(Num(Obj(shown).fields().at("health"), "clients") == 4);
+  REQUIRE(Obj(shown).fields().at("health_reports").list_value().values_size() == 4);
+  // No reports at all: "-".
+  env.host->health.clear();
+  REQUIRE(absl::EndsWith(Lines(env.Ok("site list").out)[1], "  -"));
+  REQUIRE(absl::StrContains(env.Ok("site show s1").out, "health:         -\n"));
 }
 
 TEST_CASE("admin: resources added, refused, updated, shown and removed", "[admin]") {

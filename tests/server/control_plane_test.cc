@@ -1,7 +1,8 @@
 // The control plane end to end in one process, over real TLS on loopback: a Server with its
 // state dir and store, and NodeAgents as a site and a device would run them. Enrollment with
 // good and bad tokens, snapshots pushed on change and acked, a revoked node refused, audit
-// batches stored once, and a node that rides out a server restart.
+// batches stored once, a node that rides out a server restart, and clients' health reports
+// shown by `admin site list|show`.
 #include <catch2/catch.hpp>
 #include "temp_dir.h"
 
@@ -13,9 +14,13 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/clock.h"
 #include "control/node_agent.h"
 #include "net/loop.h"
@@ -39,6 +44,7 @@ struct Rig {
   server::ServerConfig config;
   std::unique_ptr<server::Server> server;
   uint16_t port = 0;
+  absl::Duration health_interval = absl::Milliseconds(500);  // for agents opened from now on
 
   Rig() {
     config.state_dir = dir.File("server");
@@ -87,6 +93,7 @@ struct Rig {
     o.backoff.initial = absl::Milliseconds(50);
     o.backoff.max = absl::Milliseconds(200);
     o.audit_flush = absl::Milliseconds(20);
+    o.health_interval = health_interval;
     absl::StatusOr<std::unique_ptr<control::NodeAgent>> result = absl::UnknownError("no answer");
     bool done = false;
     control::NodeAgent::Open(loop, std::move(o), [&](absl::StatusOr<std::unique_ptr<control::NodeAgent>> r) {
@@ -103,6 +110,15 @@ struct Rig {
     INFO(a.status().message());
     REQUIRE(a.ok());
     return std::move(*a);
+  }
+
+  // Admin runs `p2proxy-server admin WORDS...` against the running server.
+  server::AdminResult Admin(const std::string& line) {
+    const std::vector<std::string> args = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    server::AdminResult r = server::RunAdmin(*server, args);
+    INFO(line << "\nout: " << r.out << "\nerr: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r;
   }
 
   size_t NodeCount(wire::NodeKind kind) {
@@ -123,6 +139,46 @@ wire::Resource Resource(const std::string& name, const std::string& site_id, uin
   t->set_address("10.0.0.7:22");
   r.mutable_access()->add_users("alice");
   return r;
+}
+
+wire::SiteHealth SiteHealth(const std::string& site_id, bool up, uint32_t rtt_micros) {
+  wire::SiteHealth h;
+  h.set_site_id(site_id);
+  h.set_up(up);
+  h.set_rtt_micros(rtt_micros);
+  return h;
+}
+
+wire::Health Health(std::vector<wire::SiteHealth> sites) {
+  wire::Health h;
+  for (auto& s : sites) *h.add_sites() = std::move(s);
+  return h;
+}
+
+// Line is the line of |text| that holds |needle| (empty if none).
+std::string Line(const std::string& text, const std::string& needle) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StrContains(line, needle)) return std::string(line);
+  }
+  return "";
+}
+
+// SiteJson is the object of site |id| in `site list --json`.
+google::protobuf::Value SiteJson(const std::string& json, const std::string& id) {
+  google::protobuf::Value v;
+  INFO(json);
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &v).ok());
+  for (const auto& site : v.list_value().values()) {
+    if (site.struct_value().fields().at("id").string_value() == id) return site;
+  }
+  FAIL("site " << id << " is not in the list");
+  return v;
+}
+
+const google::protobuf::Value& Field(const google::protobuf::Value& v, const std::string& key) {
+  INFO(key);
+  REQUIRE(v.struct_value().fields().count(key) == 1);
+  return v.struct_value().fields().at(key);
 }
 
 }  // namespace
@@ -297,4 +353,119 @@ TEST_CASE("certificate serials compare as numbers, whatever their leading zeros 
   REQUIRE_FALSE(server::SameCertificateSerial("a1b", "a1c"));
   REQUIRE_FALSE(server::SameCertificateSerial("a1b", "a1b0"));
   REQUIRE_FALSE(server::SameCertificateSerial("", "0"));
+}
+
+TEST_CASE("control plane: client health shown by admin, coalesced, resent on reconnect, gone on disconnect") {
+  Rig rig;
+  auto s1 = rig.OpenOk("s1", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  auto s2 = rig.OpenOk("s2", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s2"));
+  Ok(rig.server->store().AddUser("alice", absl::Now()).status());
+  auto client = rig.OpenOk("laptop", wire::NODE_KIND_CLIENT, rig.Token(wire::NODE_KIND_CLIENT, "alice"), "laptop");
+  const std::string id1 = s1->enrolled().node_id();
+  const std::string id2 = s2->enrolled().node_id();
+  const std::string cid = client->enrolled().node_id();
+  // Nobody reports yet: "-" and zero clients.
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, id1), "  -"));
+  REQUIRE(Field(Field(SiteJson(rig.Admin("site list --json").out, id1), "health"), "clients").number_value() == 0);
+
+  // Reported before the session is up: kept, and sent once it is.
+  client->ReportHealth(
+      Health({SiteHealth(id1, true, 1'200), SiteHealth(id2, false, 0), SiteHealth("s-gone", true, 500)}));
+  REQUIRE(client->counters().health_sent == 0);
+  client->Run([](const wire::Snapshot&) { return absl::OkStatus(); });
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().health_reports == 1; }, absl::Seconds(10)));
+  REQUIRE(client->counters().health_sent == 1);
+  // The site id the deployment does not know is ignored and counted.
+  REQUIRE(rig.server->counters().health_unknown_sites == 1);
+  REQUIRE(rig.server->HealthReports().size() == 2);
+
+  // The table: a HEALTH column, last, after LAST SEEN.
+  std::string list = rig.Admin("site list").out;
+  INFO(list);
+  REQUIRE(absl::StrContains(Line(list, "NAME"), "LAST SEEN  HEALTH"));
+  REQUIRE(absl::EndsWith(Line(list, id1), "  up 1/1 clients, rtt 1.2 ms"));
+  REQUIRE(absl::EndsWith(Line(list, id2), "  down 1/1 clients"));
+  // The JSON.
+  const std::string json = rig.Admin("site list --json").out;
+  const google::protobuf::Value site1 = SiteJson(json, id1), site2 = SiteJson(json, id2);
+  const auto& h1 = Field(site1, "health");
+  REQUIRE(Field(h1, "clients").number_value() == 1);
+  REQUIRE(Field(h1, "up").number_value() == 1);
+  REQUIRE(Field(h1, "rtt_micros_median").number_value() == 1200);
+  const auto& h2 = Field(site2, "health");
+  REQUIRE(Field(h2, "clients").number_value() == 1);
+  REQUIRE(Field(h2, "up").number_value() == 0);
+  REQUIRE(Field(h2, "rtt_micros_median").has_null_value());
+  // site show: the summary and one line per client.
+  const std::string show = rig.Admin("site show s1").out;
+  INFO(show);
+  REQUIRE(absl::StrContains(show, "health:         up 1/1 clients, rtt 1.2 ms"));
+  REQUIRE(absl::StrContains(show, absl::StrCat("client 1:       laptop (", cid, ", alice): up, rtt 1.2 ms, at ")));
+  google::protobuf::Value shown;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(rig.Admin("site show s2 --json").out, &shown).ok());
+  const auto& reports = Field(shown, "health_reports").list_value();
+  REQUIRE(reports.values_size() == 1);
+  REQUIRE(Field(reports.values(0), "client_id").string_value() == cid);
+  REQUIRE(Field(reports.values(0), "client").string_value() == "laptop");
+  REQUIRE_FALSE(Field(reports.values(0), "up").bool_value());
+
+  // Coalesced: reports within the interval replace each other; only the latest goes out, once.
+  for (uint32_t rtt : {2'000u, 3'000u, 45'000u}) {
+    client->ReportHealth(Health({SiteHealth(id1, true, rtt), SiteHealth(id2, true, 800)}));
+  }
+  REQUIRE(client->counters().health_sent == 1);
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().health_reports == 2; }, absl::Seconds(10)));
+  REQUIRE(client->counters().health_sent == 2);
+  rig.loop.RunUntil([] { return false; }, rig.health_interval * 2);
+  REQUIRE(client->counters().health_sent == 2);
+  REQUIRE(rig.server->counters().health_reports == 2);
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, id1), "  up 1/1 clients, rtt 45 ms"));
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, id2), "  up 1/1 clients, rtt 0.8 ms"));
+  // A report that breaks the wire's rules is not sent (the server would close the session).
+  client->ReportHealth(Health({SiteHealth(id1, true, 1), SiteHealth(id1, true, 2)}));
+  REQUIRE(client->counters().health_invalid == 1);
+
+  // The server restarts and forgets; the client sends its latest again after the reconnect.
+  rig.server.reset();
+  REQUIRE(rig.loop.RunUntil([&] { return !client->connected(); }, absl::Seconds(10)));
+  rig.StartServer();
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().health_reports == 1; }, absl::Seconds(20)));
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, id1), "  up 1/1 clients, rtt 45 ms"));
+
+  // The client goes away: its reports are forgotten.
+  client.reset();
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->HealthReports().empty(); }, absl::Seconds(10)));
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, id1), "  -"));
+  REQUIRE(Field(Field(SiteJson(rig.Admin("site list --json").out, id1), "health"), "clients").number_value() == 0);
+  REQUIRE_FALSE(absl::StrContains(rig.Admin("site show s1").out, "client 1:"));
+}
+
+TEST_CASE("control plane: a removed client's health is forgotten") {
+  Rig rig;
+  auto s1 = rig.OpenOk("s1", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  Ok(rig.server->store().AddUser("alice", absl::Now()).status());
+  auto client = rig.OpenOk("laptop", wire::NODE_KIND_CLIENT, rig.Token(wire::NODE_KIND_CLIENT, "alice"));
+  client->Run([](const wire::Snapshot&) { return absl::OkStatus(); });
+  client->ReportHealth(Health({SiteHealth(s1->enrolled().node_id(), true, 900)}));
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->HealthReports().size() == 1; }, absl::Seconds(10)));
+  rig.Admin(absl::StrCat("device remove ", client->enrolled().node_id()));
+  REQUIRE(rig.server->HealthReports().empty());
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, s1->enrolled().node_id()), "  -"));
+}
+
+TEST_CASE("control plane: health from a site is refused and closes its session") {
+  Rig rig;
+  auto s1 = rig.OpenOk("s1", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s1"));
+  auto s2 = rig.OpenOk("s2", wire::NODE_KIND_SITE, rig.Token(wire::NODE_KIND_SITE, "s2"));
+  s1->Run([](const wire::Snapshot&) { return absl::OkStatus(); });
+  REQUIRE(rig.loop.RunUntil([&] { return s1->connected(); }, absl::Seconds(10)));
+  s1->ReportHealth(Health({SiteHealth(s2->enrolled().node_id(), true, 700)}));
+  REQUIRE(rig.loop.RunUntil([&] { return rig.server->counters().health_refused >= 1; }, absl::Seconds(10)));
+  // The server closed the session (Error{BAD_FRAME}); the site reconnects, sends it again and
+  // is refused again. Nothing is kept.
+  REQUIRE(rig.loop.RunUntil([&] { return s1->counters().sessions >= 2 && rig.server->counters().health_refused >= 2; },
+                            absl::Seconds(10)));
+  REQUIRE(rig.server->counters().health_reports == 0);
+  REQUIRE(rig.server->HealthReports().empty());
+  REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, s2->enrolled().node_id()), "  -"));
 }
