@@ -1,9 +1,13 @@
 // p2proxy-client: flags, config loading, signals, and a call into the client role.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -13,6 +17,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/clock.h"
@@ -20,6 +25,10 @@
 #include "base/process_limits.h"
 #include "base/malloc_tune.h"
 #include "client/client_config.h"
+#include "client/connect_command.h"
+#include "client/local_proxy.h"
+#include "client/overlay.h"
+#include "client/status_report.h"
 #include "client/dns_service.h"
 #include "client/snapshot_config.h"
 #include "client/wg_client.h"
@@ -28,6 +37,7 @@
 #include "dns/os_hook.h"
 #include "net/loop.h"
 #include "net/signal.h"
+#include "net/timer.h"
 #include "wg/wg_quick_config.h"
 
 ABSL_FLAG(std::string, wg_config, "",
@@ -63,9 +73,30 @@ ABSL_FLAG(std::string, interface, "",
 ABSL_FLAG(std::string, uapi_dir, "/var/run/wireguard",
           "Directory for the UAPI socket NAME.sock that `wg show NAME` and `wg set NAME` use.");
 ABSL_FLAG(bool, routes, true, "Add a route through the interface for each peer's AllowedIPs.");
+ABSL_FLAG(bool, userspace, false,
+          "Userspace mode: no TUN interface, no routes, no root. The overlay is reached only through "
+          "the local proxies (--socks5, --http_proxy, --forward), whose connections go through a "
+          "TCP/IP stack inside the process. Private names are resolved by the proxies.");
+ABSL_FLAG(std::string, socks5, "auto",
+          "SOCKS5 proxy (RFC 1928: CONNECT and UDP ASSOCIATE, names resolved by the client), "
+          "IP:PORT. 'auto': 127.0.0.1:1080 in userspace mode, off in TUN mode; 'off': none. "
+          "e.g. curl --socks5-hostname 127.0.0.1:1080 https://vault.example.internal/");
+ABSL_FLAG(std::string, http_proxy, "auto",
+          "HTTP CONNECT proxy, IP:PORT. 'auto': 127.0.0.1:8080 in userspace mode, off in TUN mode; "
+          "'off': none. e.g. curl -x http://127.0.0.1:8080 https://vault.example.internal/");
+ABSL_FLAG(std::vector<std::string>, forward, {},
+          "Static port forwards, comma-separated [LISTEN_IP:]LISTEN_PORT:HOST:PORT (as ssh -L), "
+          "e.g. 5432:db.example.internal:5432. The listen IP defaults to 127.0.0.1.");
+ABSL_FLAG(std::string, status_file, "",
+          "Where the running client writes its status every second (JSON, client_status.proto), "
+          "read by `p2proxy-client status` and `connect`. Default: STATE_DIR/status.json in managed "
+          "mode; none in static mode.");
+ABSL_FLAG(bool, json, false, "status: print the status as JSON instead of a table.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level shown: debug, info, warn, error.");
 
 namespace {
+
+using namespace p2proxy;
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "p2proxy-client: %s\n", msg.c_str());
@@ -78,6 +109,116 @@ absl::StatusOr<std::string> ReadFile(const std::string& flag, const std::string&
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// kDefaultStateDir is the managed client's state dir when a command (status, connect) is not
+// given --state_dir: the one the packaged service uses.
+constexpr char kDefaultManagedStateDir[] = "/var/lib/p2proxy-client";
+
+std::string StatusFileFor(const std::string& state_dir) {
+  if (!absl::GetFlag(FLAGS_status_file).empty()) return absl::GetFlag(FLAGS_status_file);
+  return absl::StrCat(state_dir.empty() ? kDefaultManagedStateDir : state_dir, "/status.json");
+}
+
+// ListenFlag reads --socks5 or --http_proxy: 'auto' is |userspace_default| in userspace mode.
+absl::StatusOr<std::optional<base::SocketAddress>> ListenFlag(const char* flag, const std::string& value,
+                                                              bool userspace, const char* userspace_default) {
+  std::string v = value;
+  if (v == "auto") v = userspace ? userspace_default : "off";
+  if (v == "off" || v.empty()) return std::nullopt;
+  auto a = base::SocketAddress::Parse(v);
+  if (!a.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", value, "' is not IP:PORT, 'auto' or 'off'"));
+  }
+  return std::optional<base::SocketAddress>(*a);
+}
+
+int RunStatus(const std::string& state_dir) {
+  const std::string file = StatusFileFor(state_dir);
+  auto s = client::LiveStatus(file);
+  if (!s.ok()) {
+    std::fprintf(stderr, "p2proxy-client: not running: %s\n", std::string(s.status().message()).c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", client::StatusJson(*s).c_str());
+  } else {
+    std::printf("%s", client::FormatStatus(*s, absl::Now()).c_str());
+  }
+  return 0;
+}
+
+// StartPrivateClient runs a userspace client of |state_dir| as a child (SOCKS5 on an ephemeral
+// loopback port, its status in a file of its own), for `connect` when no client runs. The
+// child dies with us (PR_SET_PDEATHSIG) and its output goes to our stderr, never to stdout.
+absl::StatusOr<client::status::ClientStatus> StartPrivateClient(const std::string& self,
+                                                                const std::string& state_dir, pid_t* child) {
+  char dir_template[] = "/tmp/p2proxy-connect-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return absl::UnavailableError("cannot make a temporary directory");
+  const std::string status_file = absl::StrCat(dir_template, "/status.json");
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return absl::UnavailableError("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    dup2(2, 1);
+    const std::string a1 = absl::StrCat("--state_dir=", state_dir), a2 = absl::StrCat("--status_file=", status_file);
+    execl(self.c_str(), self.c_str(), a1.c_str(), a2.c_str(), "--userspace", "--socks5=127.0.0.1:0",
+          "--http_proxy=off", "--log_level=warn", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  *child = pid;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    auto s = client::LiveStatus(status_file);
+    if (s.ok() && !s->proxies().socks5().empty()) {
+      unlink(status_file.c_str());
+      rmdir(dir_template);
+      return s;
+    }
+    int wstatus = 0;
+    if (waitpid(pid, &wstatus, WNOHANG) == pid) {
+      rmdir(dir_template);
+      *child = -1;
+      return absl::UnavailableError("the in-process client could not start (its error is above)");
+    }
+    usleep(50 * 1000);  // polling a file another process writes: nothing to wait on
+  }
+  return absl::DeadlineExceededError("the in-process client did not start within 30 s");
+}
+
+int RunConnect(const std::string& self, const std::string& state_dir, const std::string& host,
+               const std::string& port_text) {
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535) {
+    return Fail(absl::StrCat("connect: port '", port_text, "' is not 1-65535"));
+  }
+  signal(SIGPIPE, SIG_IGN);
+  pid_t child = -1;
+  auto s = client::LiveStatus(StatusFileFor(state_dir));
+  if (!s.ok() && absl::IsNotFound(s.status())) {
+    s = StartPrivateClient(self, state_dir.empty() ? kDefaultManagedStateDir : state_dir, &child);
+  }
+  auto stop_child = [&] {
+    if (child > 0) {
+      kill(child, SIGTERM);
+      waitpid(child, nullptr, 0);
+    }
+  };
+  if (!s.ok()) {
+    stop_child();
+    return Fail(absl::StrCat("connect: ", s.status().message()));
+  }
+  auto fd = client::ConnectThrough(*s, host, static_cast<uint16_t>(port));
+  if (!fd.ok()) {
+    stop_child();
+    return Fail(absl::StrCat("connect: ", fd.status().message()));
+  }
+  absl::Status st = client::Pump(*fd);
+  stop_child();
+  if (!st.ok()) return Fail(absl::StrCat("connect: ", st.message()));
+  return 0;
 }
 
 std::string DefaultInterface(const std::string& config_path) {
@@ -98,6 +239,10 @@ int main(int argc, char** argv) {
       "  p2proxy-client --config=client.json            (resolver only, userspace mode)\n"
       "  p2proxy-client --state_dir=/var/lib/p2proxy-client [--server=HOST:PORT --token_file=F]\n"
       "                                                 (managed by p2proxy-server)\n"
+      "  p2proxy-client --state_dir=DIR --userspace [--socks5=127.0.0.1:1080] [--http_proxy=...]\n"
+      "                 [--forward=2222:ssh.example.internal:22]   (no root, no TUN)\n"
+      "  p2proxy-client status [--json] [--state_dir=DIR]\n"
+      "  p2proxy-client connect HOST PORT [--state_dir=DIR]      (ssh -o ProxyCommand=\"p2proxy-client connect %h %p\")\n"
       "  p2proxy-client --restore-dns [--config=client.json]\n\n"
       "WireGuard mode runs a TUN interface carried by a userspace WireGuard device that "
       "interoperates with any WireGuard peer. Manage it with `wg show NAME` / `wg set NAME`. "
@@ -119,7 +264,19 @@ int main(int argc, char** argv) {
     cargs.push_back(a.data());
   }
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
-  if (rest.size() > 1) return Fail(absl::StrCat("unexpected argument '", rest[1], "' (see --help)"));
+  if (rest.size() > 1) {
+    const std::string command = rest[1];
+    if (command == "status" && rest.size() == 2) return RunStatus(absl::GetFlag(FLAGS_state_dir));
+    if (command == "connect") {
+      if (rest.size() != 4) return Fail("usage: p2proxy-client connect HOST PORT");
+      base::SetLogLevel(base::LogLevel::kWarn);
+      char self[4096];
+      const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+      self[n > 0 ? n : 0] = '\0';
+      return RunConnect(self, absl::GetFlag(FLAGS_state_dir), rest[2], rest[3]);
+    }
+    return Fail(absl::StrCat("unexpected argument '", command, "': the commands are status and connect (see --help)"));
+  }
 
   base::LogLevel level;
   if (!base::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
@@ -162,7 +319,35 @@ int main(int argc, char** argv) {
     return Fail("--wg_config=FILE, --config=FILE or --state_dir=DIR is required (see --help)");
   }
 
+  const bool userspace = absl::GetFlag(FLAGS_userspace);
+  client::LocalProxyOptions proxy_options;
+  {
+    auto socks = ListenFlag("socks5", absl::GetFlag(FLAGS_socks5), userspace, "127.0.0.1:1080");
+    if (!socks.ok()) return Fail(std::string(socks.status().message()));
+    auto http = ListenFlag("http_proxy", absl::GetFlag(FLAGS_http_proxy), userspace, "127.0.0.1:8080");
+    if (!http.ok()) return Fail(std::string(http.status().message()));
+    proxy_options.socks5 = *socks;
+    proxy_options.http = *http;
+    for (const std::string& f : absl::GetFlag(FLAGS_forward)) {
+      auto parsed = client::ParsePortForward(f);
+      if (!parsed.ok()) return Fail(absl::StrCat("--forward: ", parsed.status().message()));
+      proxy_options.forwards.push_back(*parsed);
+    }
+  }
+  const bool any_proxy = proxy_options.socks5 || proxy_options.http || !proxy_options.forwards.empty();
+  if (userspace && path.empty() && state_dir.empty()) {
+    return Fail("--userspace needs --state_dir=DIR (managed) or --wg_config=FILE (static)");
+  }
+  if (userspace && !any_proxy) {
+    return Fail("--userspace with every proxy off: nothing could reach the overlay; set --socks5, --http_proxy or --forward");
+  }
+  std::string uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+  if (userspace && geteuid() != 0 && uapi_dir == "/var/run/wireguard") uapi_dir.clear();  // not ours to write
+
   net::Loop loop;
+  client::PrivateNames private_names;
+  client::StatusInputs status_inputs;
+  std::map<crypto::PublicKey, std::string> site_ids;  // managed mode: node id by site key
   std::unique_ptr<client::WgClient> client;
   std::unique_ptr<client::DnsService> dns_service;
   std::unique_ptr<control::NodeAgent> agent;
@@ -205,33 +390,60 @@ int main(int argc, char** argv) {
     self.listen_port = absl::GetFlag(FLAGS_listen_port);
     client::WgClient::Options options;
     options.interface_name = absl::GetFlag(FLAGS_interface).empty() ? "p2p0" : absl::GetFlag(FLAGS_interface);
-    options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+    options.uapi_dir = uapi_dir;
     options.install_routes = absl::GetFlag(FLAGS_routes);
+    options.userspace = userspace;
     auto created = client::WgClient::CreateManaged(loop, base::RealClock::Get(), self, peers, options);
     if (!created.ok()) return Fail(std::string(created.status().message()));
     client = std::move(*created);
     client->SetSharedResources(shared);
     interface_name = client->interface_name();
-    const base::SocketAddress listen =
-        local.dns.listen.value_or(*base::SocketAddress::Parse(client::kDefaultResolver));
-    auto ip = base::IpAddress::Parse(listen.IpString());
-    if (ip.ok() && local.resource_range.Contains(*ip)) {
-      absl::Status st = client->AddLocalAddress(*ip);
-      if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
+    private_names.Set(names.zones, names.resources);
+    // The resolver: on 100.96.128.1 in TUN mode; in userspace mode only where the config puts
+    // it (e.g. 127.0.0.1:5353), since the proxies resolve names themselves.
+    if (!userspace || local.dns.listen) {
+      const base::SocketAddress listen =
+          local.dns.listen.value_or(*base::SocketAddress::Parse(client::kDefaultResolver));
+      auto ip = base::IpAddress::Parse(listen.IpString());
+      if (!userspace && ip.ok() && local.resource_range.Contains(*ip)) {
+        absl::Status st = client->AddLocalAddress(*ip);
+        if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
+      }
+      client::DnsService::Options dopts;
+      dopts.live_zones = true;
+      auto started = client::DnsService::Start(loop, base::RealClock::Get(), names, listen, interface_name, dopts);
+      if (!started.ok()) return Fail(std::string(started.status().message()));
+      dns_service = std::move(*started);
     }
-    client::DnsService::Options dopts;
-    dopts.live_zones = true;
-    auto started = client::DnsService::Start(loop, base::RealClock::Get(), names, listen, interface_name, dopts);
-    if (!started.ok()) return Fail(std::string(started.status().message()));
-    dns_service = std::move(*started);
-    agent->Run([&client, &dns_service, own, local](const control::wire::Snapshot& snapshot) -> absl::Status {
-      if (!client || !dns_service) return absl::UnavailableError("the client is stopping");
+    // Site ids by WireGuard key, for the health reports (the selector knows sites by key).
+    auto note_sites = [&site_ids](const control::wire::Snapshot& snapshot) {
+      constexpr size_t key_size = std::tuple_size_v<crypto::PublicKey>;
+      site_ids.clear();
+      for (const auto& p : snapshot.peers()) {
+        if (p.kind() == control::wire::NODE_KIND_SITE && p.public_key().size() == key_size) {
+          crypto::PublicKey key;
+          std::copy(p.public_key().begin(), p.public_key().end(), key.begin());
+          site_ids[key] = p.node_id();
+        }
+      }
+    };
+    if (agent->stored_snapshot()) note_sites(*agent->stored_snapshot());
+    status_inputs.managed = true;
+    status_inputs.server_address = absl::GetFlag(FLAGS_server);
+    status_inputs.node_id = agent->enrolled().node_id();
+    status_inputs.node_name = agent->enrolled().name();
+    status_inputs.node_address = agent->enrolled().node_address();
+    agent->Run([&client, &dns_service, &private_names, note_sites, own, local](const control::wire::Snapshot& snapshot) -> absl::Status {
+      if (!client) return absl::UnavailableError("the client is stopping");
       auto next = client::ClientConfigFromSnapshot(snapshot, own, local);
       if (!next.ok()) return next.status();
+      note_sites(snapshot);
       // Peers (and their routes) first, so a name never resolves before its route exists.
       auto peers = client->ApplyPeers(next->peers);
       if (!peers.ok()) return peers.status();
       client->SetSharedResources(next->shared);
+      private_names.Set(next->names.zones, next->names.resources);
+      if (!dns_service) return absl::OkStatus();
       return dns_service->ApplyNames(next->names.zones, next->names.resources);
     });
   } else if (!path.empty()) {
@@ -244,23 +456,26 @@ int main(int argc, char** argv) {
     client::WgClient::Options options;
     options.interface_name = absl::GetFlag(FLAGS_interface);
     if (options.interface_name.empty()) options.interface_name = DefaultInterface(path);
-    options.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+    options.uapi_dir = uapi_dir;
     options.install_routes = absl::GetFlag(FLAGS_routes);
+    options.userspace = userspace;
     auto created = client::WgClient::Create(loop, base::RealClock::Get(), *config, options);
     if (!created.ok()) return Fail(std::string(created.status().message()));
     client = std::move(*created);
     interface_name = client->interface_name();
+    if (!config->addresses.empty()) status_inputs.node_address = config->addresses[0].address.ToString();
+    if (cconfig) private_names.Set(cconfig->zones, cconfig->resources);
   }
 
-  if (cconfig && !agent) {
+  if (cconfig && !agent && !(userspace && !cconfig->dns.listen)) {
     std::optional<base::SocketAddress> listen = cconfig->dns.listen;
     if (!listen) {
-      if (!client) return Fail("--config: dns.listen is required without --wg-config (userspace mode)");
+      if (!client) return Fail("--config: dns.listen is required without --wg-config (resolver only)");
       listen = *base::SocketAddress::Parse(client::kDefaultResolver);
     }
     // An overlay address (the default 100.96.128.1) lives on the TUN interface.
     auto ip = base::IpAddress::Parse(listen->IpString());
-    if (client && ip.ok() && cconfig->resource_range.Contains(*ip)) {
+    if (client && !userspace && ip.ok() && cconfig->resource_range.Contains(*ip)) {
       absl::Status st = client->AddLocalAddress(*ip);
       if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
     }
@@ -269,11 +484,77 @@ int main(int argc, char** argv) {
     dns_service = std::move(*started);
   }
 
+  // The local proxies: through the userspace stack, or through the kernel and the TUN.
+  std::unique_ptr<client::Overlay> overlay;
+  std::unique_ptr<client::LocalProxies> proxies;
+  if (any_proxy) {
+    if (!client) return Fail("--socks5, --http_proxy and --forward need the tunnel: --state_dir or --wg_config");
+    overlay = client->stack() != nullptr ? client::StackOverlay(*client->stack()) : client::KernelOverlay(loop);
+    auto started = client::LocalProxies::Start(loop, *overlay, private_names, proxy_options);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    proxies = std::move(*started);
+  }
+
+  // The status file, every second, for `p2proxy-client status` and `connect`.
+  const std::string status_file =
+      !absl::GetFlag(FLAGS_status_file).empty() ? absl::GetFlag(FLAGS_status_file)
+      : !state_dir.empty()                        ? absl::StrCat(state_dir, "/status.json")
+                                                  : std::string();
+  net::Timer status_timer(loop);
+  bool status_warned = false;
+  auto write_status = [&] {
+    status_inputs.client = client.get();
+    status_inputs.proxies = proxies.get();
+    status_inputs.names = &private_names;
+    if (agent) {
+      status_inputs.server_connected = agent->connected();
+      status_inputs.snapshot_version = agent->applied_version();
+    }
+    if (status_file.empty()) return;
+    absl::Status st = client::WriteStatusFile(status_file, client::CollectStatus(status_inputs, absl::Now()));
+    if (!st.ok() && !status_warned) {
+      status_warned = true;
+      P2P_LOG(kWarn, "client.status_file_failed").Kv("error", st.message());
+    }
+  };
+  // Health: the sites the selector probes, as this client sees them, to the server (shown by
+  // `p2proxy-server admin site list`); an empty report once the selector probes nothing.
+  bool health_reported = false;
+  auto report_health = [&] {
+    if (!agent || !client) return;
+    const auto sites = client->selector().Status();
+    if (sites.empty() && !health_reported) return;
+    control::wire::Health health;
+    for (const auto& site : sites) {
+      auto id = site_ids.find(site.site.key);
+      if (id == site_ids.end()) continue;
+      control::wire::SiteHealth* h = health.add_sites();
+      h->set_site_id(id->second);
+      h->set_up(site.health == client::SiteSelector::Health::kUp);
+      if (site.rtt) {
+        h->set_rtt_micros(static_cast<uint32_t>(std::clamp<int64_t>(absl::ToInt64Microseconds(*site.rtt), 1, 60'000'000)));
+      }
+    }
+    health_reported = health.sites_size() > 0;
+    agent->ReportHealth(std::move(health));
+  };
+  if (client && (!status_file.empty() || agent)) {
+    write_status();
+    status_timer.StartRepeating(absl::Seconds(1), [&] {
+      write_status();
+      report_health();
+    });
+  }
+
   bool stopping = false;
   auto stop = [&](const char* why) {
     if (stopping) return;
     stopping = true;
     P2P_LOG(kInfo, "client.stopping").Kv("signal", why);
+    status_timer.Stop();
+    if (!status_file.empty()) unlink(status_file.c_str());
+    proxies.reset();
+    overlay.reset();
     agent.reset();
     dns_service.reset();  // the OS's DNS configuration is back before the interface goes
     client.reset();

@@ -21,6 +21,14 @@
 #            succeed through s1 (the time after each kill is measured, the median must be under
 #            2 s); after s2 returns and answers its probes, new connections move back to it; a
 #            keep-alive connection begun on s1 while s2 was down runs throughout, unbroken
+#   userspace the client as a user without root, in userspace mode (no TUN: lwIP inside the
+#            process): curl through its SOCKS5 proxy (names resolved by the client) and its HTTP
+#            CONNECT proxy fetches https://vault.example.internal; ssh through
+#            `p2proxy-client connect` as ProxyCommand runs a command on an sshd behind the site,
+#            also with no client running (connect starts one for itself); a UDP resource answers
+#            through SOCKS5 UDP ASSOCIATE; `status` and `status --json` show the server, the
+#            proxies, the peers and the site each resource uses; refusals: a name that is not
+#            private, a SOCKS4 client
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -351,6 +359,21 @@ NFT
   wait_until 30 "new connections on s2" sh -c "ip netns exec '$C' curl -sf --max-time 2 http://vault.example.internal/ | grep -q 'page s2'"
   for _ in 1 2 3 4 5; do page | grep -q "page s2" || fail "a new connection did not use the faster site s2: $(page)"; done
   log "s1 has 40 ms more: five new connections in a row used s2 ($(grep -o 'event=client.preferred.*' "$E2E_TMP/client.log" | tail -n1))"
+  # The client reports what its probes see; the server shows it.
+  wait_until 30 "the client's health of both sites at the server" sh -c "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep -c 'up 1/1 clients' | grep -qx 2"
+  admin site list >&2
+  cat > "$E2E_TMP/health_check.py" <<'PY'
+import json, sys
+sites = {s["name"]: s for s in json.load(sys.stdin)}
+for name in ("s1", "s2"):
+    h = sites[name]["health"]
+    assert h["clients"] == 1 and h["up"] == 1 and h["rtt_micros_median"] > 0, (name, h)
+# The smoothed round trips converge on the 40 ms the delay line adds.
+assert sites["s1"]["health"]["rtt_micros_median"] > sites["s2"]["health"]["rtt_micros_median"] + 20000, sites
+PY
+  wait_until 30 "the server's view of s1 20 ms slower than s2" sh -c "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list --json | python3 '$E2E_TMP/health_check.py'"
+  admin site list >&2
+  log "admin site list shows the client's probes: s1 and s2 up, s1's round trip over 20 ms longer than s2's"
 
   times=()
   for round in $(seq 1 10); do
@@ -359,6 +382,10 @@ NFT
     wait_until 30 "a new connection through s1 (round $round)" sh -c "ip netns exec '$C' curl -sf --max-time 0.3 http://vault.example.internal/ | grep -q 'page $E2E_ID'"
     t1=$(now_ms)
     times+=($((t1 - t0)))
+    if [ "$round" -eq 1 ]; then
+      wait_until 30 "s2 down at the server" sh -c "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep -q 'down 1/1 clients'"
+      log "after kill -9 of s2 the server shows it: $(admin site list | grep 'down 1/1' | tr -s ' ')"
+    fi
     if [ "$round" -eq 1 ]; then
       # A keep-alive connection begun while s2 is down: it lives on s1 through every round.
       rm -f "$E2E_TMP/ka.stop"
@@ -384,11 +411,140 @@ NFT
   log "a keep-alive connection begun on s1 while s2 was down ran through every round unbroken: $(cat "$E2E_TMP/ka.out")"
 }
 
+userspace() {
+  admin user add alice > /dev/null
+  admin role add admins > /dev/null
+  admin user grant alice admins > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+  site_token=$(token_of "$E2E_TMP/site-token.out"); device_token=$(token_of "$E2E_TMP/device-token.out")
+  start_site --server=198.18.1.1:443 --token="$site_token"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+
+  # The LAN's other apps: sshd (a key of our own, root login with it only) and a UDP echo.
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/ssh_host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/user_key"
+  cp "$E2E_TMP/user_key.pub" "$E2E_TMP/authorized_keys"
+  if [ ! -d /run/sshd ]; then mkdir -p /run/sshd; E2E_DIRS+=(/run/sshd); fi
+  cat > "$E2E_TMP/sshd_config" <<SSHD
+ListenAddress 198.19.0.2:22
+HostKey $E2E_TMP/ssh_host_key
+PidFile $E2E_TMP/sshd.pid
+AuthorizedKeysFile $E2E_TMP/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SSHD
+  bg "$L" sshd /usr/sbin/sshd -D -e -f "$E2E_TMP/sshd_config"
+  bg "$L" udpecho python3 "$here/tools/peer_flood.py" udp-echo 198.19.0.2 9999
+  wait_until 30 "sshd listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.0.2:22"
+
+  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
+  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
+    --kind https --allow role:admins > /dev/null
+  admin resource add ssh --domain ssh.example.internal --site s1 --target 198.19.0.2:22 --kind tcp --port 22 \
+    --allow user:alice > /dev/null
+  admin resource add udpecho --domain udp.example.internal --site s1 --target 198.19.0.2:9999 --kind udp \
+    --port 9999 --allow user:alice > /dev/null
+
+  # The user: nobody, with a state dir of its own; nothing of the client runs as root.
+  U="$E2E_TMP/user"
+  mkdir -p "$U/state"
+  cp "$E2E_TMP/ca.pem" "$E2E_TMP/user_key" "$U/"
+  chown -R nobody:nogroup "$U"; chmod 700 "$U" "$U/state"
+  chmod 711 "$E2E_TMP"
+  as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+  bg "$C" uclient setpriv --reuid=nobody --regid=nogroup --clear-groups "$CLIENT" --state_dir="$U/state" \
+    --server=198.18.1.1:443 --token="$device_token" --userspace --socks5=127.0.0.1:1080 \
+    --http_proxy=127.0.0.1:8080 --forward=127.0.0.1:2222:ssh.example.internal:22
+  UCLIENT_PID=$BG_PID
+  wait_until 30 "userspace client up" grep -q 'event=client.up.*mode=userspace' "$E2E_TMP/uclient.log"
+  [ "$(ps -o user= -p "$UCLIENT_PID")" = nobody ] || fail "the client does not run as nobody: $(ps -o user= -p "$UCLIENT_PID")"
+  [ -z "$(ip -n "$C" -o link show type tun)" ] || fail "userspace mode created a TUN interface: $(ip -n "$C" -o link show type tun)"
+
+  wait_until 30 "vault through SOCKS5" as_user curl -sf --max-time 2 --socks5-hostname 127.0.0.1:1080 \
+    --cacert "$U/ca.pem" -o /dev/null https://vault.example.internal/
+  as_user curl -sf --max-time 5 --socks5-hostname 127.0.0.1:1080 --cacert "$U/ca.pem" https://vault.example.internal/ \
+    | grep -q "p2proxy vault page $E2E_ID" || fail "the page through SOCKS5 is not the app's"
+  log "as nobody: curl --socks5-hostname 127.0.0.1:1080 https://vault.example.internal/ -> the app's page"
+  as_user curl -sf --max-time 5 -x http://127.0.0.1:8080 --cacert "$U/ca.pem" https://vault.example.internal/ \
+    | grep -q "p2proxy vault page $E2E_ID" || fail "the page through the HTTP proxy is not the app's"
+  log "as nobody: curl -x http://127.0.0.1:8080 https://vault.example.internal/ -> the app's page"
+
+  # ssh with the ProxyCommand, through the running client.
+  sshcmd=(ssh -F /dev/null -i "$U/user_key" -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no
+          -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel=ERROR)
+  out=$(as_user "${sshcmd[@]}" -o ProxyCommand="$CLIENT --state_dir=$U/state connect %h %p" \
+        root@ssh.example.internal "echo ssh-ok-$E2E_ID; hostname -I" 2>"$E2E_TMP/ssh.err") \
+    || fail "ssh through the ProxyCommand failed: $(cat "$E2E_TMP/ssh.err")"
+  grep -q "ssh-ok-$E2E_ID" <<<"$out" || fail "ssh ran no command: $out"
+  grep -q "198.19.0.2" <<<"$out" || fail "ssh reached another host: $out"
+  log "as nobody: ssh -o ProxyCommand='p2proxy-client connect %h %p' root@ssh.example.internal ran a command on the LAN host ($(tail -n1 <<<"$out" | tr -d ' '))"
+  # And through the static forward 127.0.0.1:2222.
+  out=$(as_user "${sshcmd[@]}" -p 2222 root@127.0.0.1 "echo fwd-ok-$E2E_ID" 2>"$E2E_TMP/ssh2.err") \
+    || fail "ssh through --forward failed: $(cat "$E2E_TMP/ssh2.err")"
+  grep -q "fwd-ok-$E2E_ID" <<<"$out" || fail "ssh through the forward ran no command: $out"
+  log "as nobody: ssh -p 2222 root@127.0.0.1 through --forward=127.0.0.1:2222:ssh.example.internal:22 works"
+
+  # UDP through SOCKS5 UDP ASSOCIATE, the name resolved by the client.
+  out=$(as_user /usr/bin/python3 "$here/tools/socks5_udp.py" 127.0.0.1 1080 udp.example.internal 9999 "udp-$E2E_ID" 2>&1) \
+    || fail "UDP through SOCKS5 failed: $out"
+  grep -q "reply=udp-$E2E_ID" <<<"$out" || fail "the UDP answer is not the echo: $out"
+  log "as nobody: a datagram to udp.example.internal:9999 through SOCKS5 UDP ASSOCIATE came back: $out"
+
+  # Refusals: not a private name; a SOCKS4 client; a name in the zone that does not exist.
+  if as_user curl -sf --max-time 5 --socks5-hostname 127.0.0.1:1080 -o /dev/null http://example.com/ 2>"$E2E_TMP/r1.err"; then
+    fail "a public name went through the SOCKS5 proxy"
+  fi
+  grep -q 'not a private name' "$E2E_TMP/uclient.log" || fail "the refusal of a public name is not logged"
+  if as_user curl -sf --max-time 5 --socks4a 127.0.0.1:1080 -o /dev/null http://vault.example.internal/ 2>/dev/null; then
+    fail "a SOCKS4 client was served"
+  fi
+  grep -q 'SOCKS version 4' "$E2E_TMP/uclient.log" || fail "the SOCKS4 refusal does not say so"
+  code=$(as_user curl -s --max-time 5 -x http://127.0.0.1:8080 -o /dev/null -w '%{http_connect}' https://nope.example.internal/ || true)
+  [ "$code" = 404 ] || fail "an unknown private name through the HTTP proxy answered $code, not 404"
+  log "refused: example.com (not a private name), a SOCKS4 client, nope.example.internal (404 from the HTTP proxy)"
+
+  # status and status --json.
+  as_user "$CLIENT" --state_dir="$U/state" status > "$E2E_TMP/status.txt" || fail "status failed"
+  cat "$E2E_TMP/status.txt" >&2
+  grep -q 'userspace mode' "$E2E_TMP/status.txt" || fail "status does not show the mode"
+  grep -q '^server: .*connected' "$E2E_TMP/status.txt" || fail "status does not show the server connection"
+  grep -qE '^vault.example.internal +100\.96\.[0-9.]+ +s1' "$E2E_TMP/status.txt" || fail "status does not show the vault's site"
+  as_user "$CLIENT" --state_dir="$U/state" status --json > "$E2E_TMP/status.json"
+  python3 - "$E2E_TMP/status.json" <<'PY' || fail "status --json is not what it should be: $(cat "$E2E_TMP/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["mode"] == "userspace" and s["server"]["connected"], s
+assert s["proxies"]["socks5"] == "127.0.0.1:1080", s["proxies"]
+names = {r["name"]: r for r in s["resources"]}
+assert names["vault.example.internal"]["site"] == "s1", names
+site = [p for p in s["peers"] if p["name"] == "s1"][0]
+assert site["endpoint"].startswith("198.18.1.2:") and site["path"] == "direct", site
+PY
+  log "status --json: mode userspace, server connected, vault via s1, s1 direct at $(grep -o '"endpoint":"198.18.1.2:[0-9]*"' "$E2E_TMP/status.json" | head -n1)"
+
+  # No client running: connect starts one for itself (same state dir), and stops it after.
+  kill "$UCLIENT_PID"
+  wait_until 30 "client stopped" sh -c "! kill -0 $UCLIENT_PID 2>/dev/null"
+  [ -e "$U/state/status.json" ] && fail "the stopped client left its status file"
+  if as_user "$CLIENT" --state_dir="$U/state" status > /dev/null 2>&1; then fail "status says a stopped client runs"; fi
+  out=$(as_user "${sshcmd[@]}" -o ProxyCommand="$CLIENT --state_dir=$U/state connect %h %p" \
+        root@ssh.example.internal "echo ssh2-ok-$E2E_ID" 2>"$E2E_TMP/ssh3.err") \
+    || fail "ssh with no client running failed: $(cat "$E2E_TMP/ssh3.err")"
+  grep -q "ssh2-ok-$E2E_ID" <<<"$out" || fail "ssh with no client running ran no command: $out"
+  wait_until 10 "the in-process client gone" sh -c "! pgrep -u nobody -f 'p2proxy-client.*--userspace' > /dev/null"
+  log "with no client running, the ProxyCommand started its own from the state dir, ssh worked, and it stopped"
+}
+
 case "$scenario" in
   story) story ;;
   failover) failover ;;
   nat) nat ;;
   crash) crash ;;
+  userspace) userspace ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
