@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -28,6 +29,7 @@
 #include "client/connect_command.h"
 #include "client/local_proxy.h"
 #include "client/overlay.h"
+#include "client/range_check.h"
 #include "client/status_report.h"
 #include "client/dns_service.h"
 #include "client/snapshot_config.h"
@@ -221,6 +223,23 @@ int RunConnect(const std::string& self, const std::string& state_dir, const std:
   return 0;
 }
 
+// CheckRanges refuses overlay ranges that the machine already routes elsewhere or holds as an
+// interface address (another VPN on 100.64.0.0/10, a Docker network): the TUN's routes would
+// lose to theirs or break them. Harmless overlaps are logged. Only TUN mode needs it.
+absl::Status CheckMachineRanges(const std::vector<client::OverlayRange>& ranges, const std::string& own_interface) {
+  auto routes = client::ReadSystemRoutes();
+  auto addrs = client::ReadSystemAddresses();
+  if (!routes.ok() || !addrs.ok()) {
+    P2P_LOG(kWarn, "client.range_check_skipped")
+        .Kv("error", !routes.ok() ? routes.status().message() : addrs.status().message());
+    return absl::OkStatus();
+  }
+  const client::RangeCheck r = client::CheckRanges(ranges, *routes, *addrs, own_interface);
+  for (const std::string& w : r.warnings) P2P_LOG(kWarn, "client.range_overlap").Kv("what", w);
+  if (r.refusals.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("address range clash: ", absl::StrJoin(r.refusals, "; ")));
+}
+
 std::string DefaultInterface(const std::string& config_path) {
   std::string base = config_path.substr(config_path.rfind('/') + 1);
   absl::string_view name = base;
@@ -372,12 +391,18 @@ int main(int argc, char** argv) {
     client::ClientConfig names = local;
     std::vector<client::ClientPeer> peers;
     std::vector<client::SharedResource> shared;
+    // The deployment's ranges: from enrollment (servers before M1.7 did not say: the defaults),
+    // then from the stored snapshot.
+    base::IpPrefix node_range = client::DefaultNodeRange();
+    if (auto r = base::IpPrefix::Parse(agent->enrolled().node_range()); r.ok()) node_range = *r;
+    if (auto r = base::IpPrefix::Parse(agent->enrolled().resource_range()); r.ok()) names.resource_range = *r;
     if (agent->stored_snapshot()) {
       auto init = client::ClientConfigFromSnapshot(*agent->stored_snapshot(), own, local);
       if (init.ok()) {
         peers = init->peers;
         shared = init->shared;
         names = init->names;
+        node_range = init->node_range;
       } else {
         P2P_LOG(kWarn, "client.stored_snapshot_unusable").Kv("error", init.status().message());
       }
@@ -393,6 +418,12 @@ int main(int argc, char** argv) {
     options.uapi_dir = uapi_dir;
     options.install_routes = absl::GetFlag(FLAGS_routes);
     options.userspace = userspace;
+    if (!userspace) {
+      const std::string fix = "the deployment's ranges are set at `p2proxy-server init --node_range --resource_range`";
+      absl::Status st = CheckMachineRanges({{"node_range", node_range, fix}, {"resource_range", names.resource_range, fix}},
+                                           options.interface_name);
+      if (!st.ok()) return Fail(std::string(st.message()));
+    }
     auto created = client::WgClient::CreateManaged(loop, base::RealClock::Get(), self, peers, options);
     if (!created.ok()) return Fail(std::string(created.status().message()));
     client = std::move(*created);
@@ -402,10 +433,10 @@ int main(int argc, char** argv) {
     // The resolver: on 100.96.128.1 in TUN mode; in userspace mode only where the config puts
     // it (e.g. 127.0.0.1:5353), since the proxies resolve names themselves.
     if (!userspace || local.dns.listen) {
-      const base::SocketAddress listen =
-          local.dns.listen.value_or(*base::SocketAddress::Parse(client::kDefaultResolver));
+      const base::SocketAddress listen = local.dns.listen.value_or(
+          *base::SocketAddress::FromIp(client::ResolverAddressIn(names.resource_range).ToString(), 53));
       auto ip = base::IpAddress::Parse(listen.IpString());
-      if (!userspace && ip.ok() && local.resource_range.Contains(*ip)) {
+      if (!userspace && ip.ok() && names.resource_range.Contains(*ip)) {
         absl::Status st = client->AddLocalAddress(*ip);
         if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
       }
@@ -456,6 +487,12 @@ int main(int argc, char** argv) {
     client::WgClient::Options options;
     options.interface_name = absl::GetFlag(FLAGS_interface);
     if (options.interface_name.empty()) options.interface_name = DefaultInterface(path);
+    if (cconfig && !userspace) {
+      absl::Status st = CheckMachineRanges(
+          {{"resource_range", cconfig->resource_range, "set another resource_range in --config (and the resources' addresses in it)"}},
+          options.interface_name);
+      if (!st.ok()) return Fail(std::string(st.message()));
+    }
     options.uapi_dir = uapi_dir;
     options.install_routes = absl::GetFlag(FLAGS_routes);
     options.userspace = userspace;

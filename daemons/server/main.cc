@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -44,6 +45,13 @@ ABSL_FLAG(std::string, admin_socket, std::string(p2proxy::server::kDefaultAdminS
 ABSL_FLAG(std::vector<std::string>, zone, {},
           "The clients' private DNS zones, comma-separated (e.g. example.internal). Empty: each "
           "resource domain's parent.");
+ABSL_FLAG(std::string, node_range, "100.96.0.0/17",
+          "init: the deployment's node addresses (an IPv4 range; the server is its second address, "
+          "e.g. 100.96.0.1). Fixed at init: choose one no machine of yours routes elsewhere "
+          "(another VPN, a Docker network); clients refuse to start on a clash.");
+ABSL_FLAG(std::string, resource_range, "100.96.128.0/18",
+          "init: the deployment's resource addresses (an IPv4 range; its second address is each "
+          "client's resolver, e.g. 100.96.128.1). Fixed at init, like --node_range.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level shown: debug, info, warn, error.");
 
 namespace {
@@ -137,6 +145,14 @@ int main(int argc, char** argv) {
   }
 
   if (command == "init") {
+    for (const auto& [flag, value, out] : {std::tuple("node_range", absl::GetFlag(FLAGS_node_range), &config.node_range),
+                                           std::tuple("resource_range", absl::GetFlag(FLAGS_resource_range), &config.resource_range)}) {
+      auto prefix = base::IpPrefix::Parse(value);
+      if (!prefix.ok() || prefix->address.family != base::IpAddress::kV4 || prefix->ToString() != value) {
+        return Fail(absl::StrCat("--", flag, ": '", value, "' is not an IPv4 range in canonical form (e.g. 100.96.0.0/17)"), 2);
+      }
+      *out = *prefix;
+    }
     auto summary = server::Server::Init(config, absl::Now());
     if (!summary.ok()) return Fail(std::string(summary.status().message()));
     std::fputs(summary->c_str(), stdout);

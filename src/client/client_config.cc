@@ -231,7 +231,7 @@ absl::StatusOr<ClientResource> ValidateResource(const config::Resource& in, cons
         address_path, absl::StrCat("\"", out.address.ToString(), "\" is not inside resource_range ",
                                    config.resource_range.ToString()));
   }
-  if (out.address == ResolverAddress()) {
+  if (out.address == ResolverAddress() || out.address == ResolverAddressIn(config.resource_range)) {
     return ConfigError(address_path,
                        absl::StrCat(out.address.ToString(),
                                     " is the resolver's address; give the resource another"));
@@ -305,6 +305,14 @@ base::IpAddress ResolverAddress() { return base::IpAddress::V4(100, 96, 128, 1);
 
 base::IpPrefix DefaultResourceRange() {
   return base::IpPrefix::Make(base::IpAddress::V4(100, 96, 128, 0), 18);
+}
+
+base::IpPrefix DefaultNodeRange() { return base::IpPrefix::Make(base::IpAddress::V4(100, 96, 0, 0), 17); }
+
+base::IpAddress ResolverAddressIn(const base::IpPrefix& resource_range) {
+  const uint32_t second = resource_range.address.v4() + 1;
+  return base::IpAddress::V4(static_cast<uint8_t>(second >> 24), static_cast<uint8_t>(second >> 16),
+                             static_cast<uint8_t>(second >> 8), static_cast<uint8_t>(second));
 }
 
 absl::string_view DnsHookModeName(DnsHookMode mode) {

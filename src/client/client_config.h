@@ -30,6 +30,11 @@ inline constexpr char kDefaultStateDir[] = "/var/lib/p2proxy/client";
 base::IpAddress ResolverAddress();
 // DefaultResourceRange is 100.96.128.0/18, the range resource addresses come from by default.
 base::IpPrefix DefaultResourceRange();
+// DefaultNodeRange is 100.96.0.0/17, the range node addresses come from by default.
+base::IpPrefix DefaultNodeRange();
+// ResolverAddressIn is the resolver's address for a resource range: its second address
+// (100.96.128.1 for the default range).
+base::IpAddress ResolverAddressIn(const base::IpPrefix& resource_range);
 
 // DnsHookMode is how the machine's DNS is pointed at the resolver (dns.hook in the config).
 enum class DnsHookMode { kAuto, kResolved, kResolvConf, kNone };
@@ -42,12 +47,12 @@ struct ClientResource {
   // name: a DNS name or a wildcard ("*.apps.example.internal"), kept as written (case included),
   // inside one of the config's zones.
   std::string name;
-  base::IpAddress address;  // IPv4, inside resource_range, never ResolverAddress()
+  base::IpAddress address;  // IPv4, inside resource_range, never ResolverAddress() nor ResolverAddressIn(resource_range)
 };
 
 // ClientDnsConfig is the resolver's part of the config.
 struct ClientDnsConfig {
-  // listen: where the resolver listens; unset: ResolverAddress():53 in TUN mode.
+  // listen: where the resolver listens; unset: ResolverAddress():53 in TUN mode (managed mode: ResolverAddressIn of the deployment's range).
   std::optional<base::SocketAddress> listen;
   DnsHookMode hook = DnsHookMode::kAuto;
   // upstreams: resolvers for names outside the zones, unique; empty: the machine's original

@@ -319,15 +319,15 @@ class LocalProxies::Session final : public net::StreamHandler {
       return DialFailed(addr.status());
     }
     std::shared_ptr<Session*> token = token_;
-    LocalProxies* proxies = &proxies_;
+    net::Loop* loop = &proxies_.loop();  // outlives the proxies; the session may not
     timer_.Start(proxies_.options().connect_timeout, [this] {
       DialFailed(absl::DeadlineExceededError(absl::StrCat("no answer from ", target_, " within ",
                                                           absl::FormatDuration(proxies_.options().connect_timeout))));
     });
-    proxies_.overlay().DialTcp(*addr, port, [token, proxies](absl::StatusOr<std::unique_ptr<net::Stream>> s) {
+    proxies_.overlay().DialTcp(*addr, port, [token, loop](absl::StatusOr<std::unique_ptr<net::Stream>> s) {
       Session* self = *token;
       if (self == nullptr || self->state_ != State::kDialing) {
-        if (s.ok()) proxies->loop().DeferDelete(std::move(*s));  // too late: the client was answered
+        if (s.ok()) loop->DeferDelete(std::move(*s));  // too late: the client was answered
         return;
       }
       if (!s.ok()) return self->DialFailed(s.status());

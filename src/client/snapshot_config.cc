@@ -139,6 +139,18 @@ absl::StatusOr<ClientSnapshotConfig> ClientConfigFromSnapshot(const control::wir
   // The names go through the static config's own validators, with the snapshot's paths.
   out.names = local;
   const control::wire::ClientSection& section = snapshot.client();
+  // The deployment's ranges (ValidateFrame checked their form): they decide where resource
+  // addresses may lie, whatever the local config says.
+  if (!section.resource_range().empty()) {
+    auto range = base::IpPrefix::Parse(section.resource_range());
+    if (!range.ok()) return SnapshotError("client.resource_range", range.status().message());
+    out.names.resource_range = *range;
+  }
+  if (!section.node_range().empty()) {
+    auto range = base::IpPrefix::Parse(section.node_range());
+    if (!range.ok()) return SnapshotError("client.node_range", range.status().message());
+    out.node_range = *range;
+  }
   P2P_RETURN_IF_ERROR(AsSnapshotError(ValidateZoneList(section.zones(), "client.zones", &out.names)));
   google::protobuf::RepeatedPtrField<config::Resource> records;
   records.Reserve(section.records_size());

@@ -30,6 +30,9 @@ struct ClientSnapshotConfig {
   // names: the local config's dns settings and resource_range, with the snapshot's zones and
   // records (as resources) in place of the local config's zones and resources.
   ClientConfig names;
+  // node_range: the deployment's node addresses (the snapshot's, else 100.96.0.0/17); the
+  // resource range is names.resource_range (the snapshot's, else the local config's).
+  base::IpPrefix node_range = DefaultNodeRange();
 };
 
 // ClientConfigFromSnapshot makes the configuration to apply for |snapshot|, which passed

@@ -360,6 +360,17 @@ absl::Status CheckEnroll(const wire::Enroll& m, absl::string_view p) {
                   {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"});
 }
 
+// CheckRange: empty, or an IPv4 prefix in canonical form of /8 to /30 (a deployment's range).
+absl::Status CheckRange(const std::string& value, const std::string& path) {
+  if (value.empty()) return absl::OkStatus();
+  P2P_RETURN_IF_ERROR(CheckPrefix(value, path));
+  auto prefix = base::IpPrefix::Parse(value);
+  if (!prefix.ok() || prefix->address.family != base::IpAddress::kV4 || prefix->length < 8 || prefix->length > 30) {
+    return Bad(path, StrCat(QuoteForError(value), " is not an IPv4 range of /8 to /30"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckEnrolled(const wire::Enrolled& m, absl::string_view p) {
   P2P_RETURN_IF_ERROR(CheckId(m.node_id(), StrCat(p, ".node_id")));
   P2P_RETURN_IF_ERROR(CheckName(m.name(), StrCat(p, ".name"), /*required=*/true));
@@ -373,6 +384,8 @@ absl::Status CheckEnrolled(const wire::Enrolled& m, absl::string_view p) {
       CheckKey(m.server_wireguard_public_key(), StrCat(p, ".server_wireguard_public_key")));
   P2P_RETURN_IF_ERROR(
       CheckHostPort(m.server_wireguard_endpoint(), StrCat(p, ".server_wireguard_endpoint")));
+  P2P_RETURN_IF_ERROR(CheckRange(m.node_range(), StrCat(p, ".node_range")));
+  P2P_RETURN_IF_ERROR(CheckRange(m.resource_range(), StrCat(p, ".resource_range")));
   return CheckIpv4(m.server_node_address(), StrCat(p, ".server_node_address"));
 }
 
@@ -545,7 +558,8 @@ absl::Status CheckClient(const wire::ClientSection& m, const std::string& p) {
     if (!in_zone) return Bad(np, StrCat(QuoteForError(r.name()), " is in none of the zones"));
     P2P_RETURN_IF_ERROR(CheckIpv4(r.address(), StrCat(rp, ".address")));
   }
-  return absl::OkStatus();
+  P2P_RETURN_IF_ERROR(CheckRange(m.node_range(), StrCat(p, ".node_range")));
+  return CheckRange(m.resource_range(), StrCat(p, ".resource_range"));
 }
 
 absl::Status CheckSnapshot(const wire::Snapshot& m, const std::string& p) {

@@ -211,8 +211,12 @@ absl::StatusOr<std::string> Server::Init(const ServerConfig& config, absl::Time 
   OPENSSL_cleanse(wg_text.data(), wg_text.size());
   P2P_RETURN_IF_ERROR(st);
   SqliteStoreOptions options;
+  options.node_range = config.node_range;
+  options.resource_range = config.resource_range;
   P2P_ASSIGN_OR_RETURN(auto store, SqliteStore::Open(StatePath(config, "server.db"), options));
   P2P_RETURN_IF_ERROR(store->SetMeta("public_address", config.public_address));
+  P2P_RETURN_IF_ERROR(store->SetMeta("node_range", config.node_range.ToString()));
+  P2P_RETURN_IF_ERROR(store->SetMeta("resource_range", config.resource_range.ToString()));
   return absl::StrCat("initialized ", config.state_dir, "\n", "  CA: ", StatePath(config, "ca.pem"),
                       " (users trust it once: p2proxy-server admin ca export)\n", "  control pin (sha256 of its key): ",
                       Hex(control_key.spki_sha256()), "\n", "  nodes dial: ", config.public_address, "\n");
@@ -241,7 +245,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
   s->settings_.server_wireguard_key.assign(wg_pub.begin(), wg_pub.end());
   s->settings_.zones = c.zones;
 
-  P2P_ASSIGN_OR_RETURN(s->store_, SqliteStore::Open(StatePath(c, "server.db")));
+  {
+    // The ranges chosen at init (a database from before they were kept: the defaults).
+    P2P_ASSIGN_OR_RETURN(auto probe, SqliteStore::Open(StatePath(c, "server.db")));
+    SqliteStoreOptions options;
+    for (const auto& [key, out] : {std::pair("node_range", &options.node_range),
+                                   std::pair("resource_range", &options.resource_range)}) {
+      auto stored = probe->GetMeta(key);
+      if (!stored.ok() || !stored->has_value()) continue;
+      auto prefix = base::IpPrefix::Parse(**stored);
+      if (!prefix.ok()) {
+        return absl::DataLossError(absl::StrCat(StatePath(c, "server.db"), ": ", key, " '", **stored, "' does not parse"));
+      }
+      *out = *prefix;
+    }
+    probe.reset();
+    s->config_.node_range = options.node_range;
+    s->config_.resource_range = options.resource_range;
+    const uint32_t server_ip = options.node_range.address.v4() + 1;
+    s->settings_.server_node_address = base::IpAddress::V4(static_cast<uint8_t>(server_ip >> 24), static_cast<uint8_t>(server_ip >> 16),
+                                                           static_cast<uint8_t>(server_ip >> 8), static_cast<uint8_t>(server_ip))
+                                           .ToString();
+    s->settings_.node_range = options.node_range.ToString();
+    s->settings_.resource_range = options.resource_range.ToString();
+    P2P_ASSIGN_OR_RETURN(s->store_, SqliteStore::Open(StatePath(c, "server.db"), options));
+  }
   if (c.public_address.empty()) {
     auto stored = s->store_->GetMeta("public_address");
     if (stored.ok() && stored->has_value()) s->config_.public_address = **stored;
@@ -398,6 +426,8 @@ void Server::Enroll(Session& s, const wire::Enroll& enroll) {
   e->set_server_wireguard_endpoint(settings_.server_wireguard_endpoint.empty() ? config_.public_address
                                                                              : settings_.server_wireguard_endpoint);
   e->set_server_node_address(settings_.server_node_address);
+  e->set_node_range(settings_.node_range);
+  e->set_resource_range(settings_.resource_range);
   absl::Status sent = s.conn_->Send(f);
   P2P_LOG(kInfo, "server.enrolled")
       .Kv("node", node->id)

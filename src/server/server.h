@@ -47,6 +47,10 @@ struct ServerConfig {
   // wireguard_endpoint: "HOST:port" where nodes send WireGuard to the server (told in Enrolled
   // and snapshots). Empty: the host of public_address with the port of wireguard_listen.
   std::string wireguard_endpoint;
+  // node_range, resource_range: the deployment's ranges, chosen at Init (kept in the database;
+  // Start reads them from there).
+  base::IpPrefix node_range = base::IpPrefix::Make(base::IpAddress::V4(100, 96, 0, 0), 17);
+  base::IpPrefix resource_range = base::IpPrefix::Make(base::IpAddress::V4(100, 96, 128, 0), 18);
   // zones: the clients' private zones; empty: derived from resource domains.
   std::vector<std::string> zones;
   absl::Duration audit_retention = absl::Hours(24 * 90);

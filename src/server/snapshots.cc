@@ -125,6 +125,8 @@ wire::Snapshot ClientSnapshot(const Deployment& d, const SnapshotSettings& setti
   AddServerPeer(s, settings);
   const std::vector<std::string>& roles = RolesOf(d, device.user);
   wire::ClientSection* section = s.mutable_client();
+  section->set_node_range(settings.node_range);
+  section->set_resource_range(settings.resource_range);
   std::set<std::string> zones(settings.zones.begin(), settings.zones.end());
   const bool derive_zones = settings.zones.empty();
   // Each site that serves a usable resource is a peer. A resource address is routed to its

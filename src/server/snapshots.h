@@ -23,6 +23,9 @@ struct SnapshotSettings {
   std::string server_wireguard_endpoint;  // "IP:port" where nodes reach the server; empty: none
   std::string server_node_address = "100.96.0.1";
   uint32_t keepalive_seconds = 25;        // for peers that may sit behind NAT
+  // node_range, resource_range: the deployment's ranges, told to clients ("" : not told).
+  std::string node_range;
+  std::string resource_range;
   // zones: the clients' private zones. Empty: each resource domain's parent ("vault.example.
   // internal" -> "example.internal"; a wildcard "*.apps.x.internal" -> "apps.x.internal").
   std::vector<std::string> zones;

@@ -220,3 +220,32 @@ TEST_CASE("ClientConfigFromSnapshot: refusals name the snapshot's field") {
           "snapshot: client.records[2].address: \"100.96.129.1\" is not inside resource_range 100.96.128.0/24");
   }
 }
+
+TEST_CASE("ClientConfigFromSnapshot: the deployment's ranges govern the records, whatever the local config says") {
+  wire::Snapshot s = ClientSnapshot();
+  s.mutable_client()->clear_records();
+  wire::DnsRecord* r = s.mutable_client()->add_records();
+  r->set_name("vault.example.internal");
+  r->set_address("10.77.128.20");
+
+  // Without ranges in the snapshot, the local (default) resource range refuses the address.
+  auto refused = client::ClientConfigFromSnapshot(s, Own(), client::ClientConfig());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(absl::StrContains(refused.status().message(), "client.records[0].address"));
+  CHECK(absl::StrContains(refused.status().message(), "100.96.128.0/18"));
+
+  s.mutable_client()->set_resource_range("10.77.128.0/18");
+  s.mutable_client()->set_node_range("10.77.0.0/17");
+  auto c = client::ClientConfigFromSnapshot(s, Own(), client::ClientConfig());
+  REQUIRE(c.ok());
+  CHECK(c->names.resource_range.ToString() == "10.77.128.0/18");
+  CHECK(c->node_range.ToString() == "10.77.0.0/17");
+  REQUIRE(c->names.resources.size() == 1);
+  CHECK(c->names.resources[0].address.ToString() == "10.77.128.20");
+  // The resolver is the range's second address; a record there is refused.
+  CHECK(client::ResolverAddressIn(c->names.resource_range).ToString() == "10.77.128.1");
+  r->set_address("10.77.128.1");
+  auto resolver = client::ClientConfigFromSnapshot(s, Own(), client::ClientConfig());
+  REQUIRE_FALSE(resolver.ok());
+  CHECK(absl::StrContains(resolver.status().message(), "resolver"));
+}

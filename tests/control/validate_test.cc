@@ -408,6 +408,27 @@ TEST_CASE("snapshot: client DNS") {
       "snapshot.client.records[1].address: 'fd00::1' is not an IPv4 address");
 }
 
+TEST_CASE("snapshot and enrolled: the deployment's ranges") {
+  const Frame client = SampleClientSnapshot();
+  auto c = [](Frame& f) { return f.mutable_snapshot()->mutable_client(); };
+  RequireAccepted(client, [&](Frame& f) {
+    c(f)->set_node_range("10.77.0.0/17");
+    c(f)->set_resource_range("10.77.128.0/18");
+  });
+  RequireRefused(
+      client, [&](Frame& f) { c(f)->set_resource_range("10.77.128.1/18"); },
+      "snapshot.client.resource_range: '10.77.128.1/18'");
+  RequireRefused(
+      client, [&](Frame& f) { c(f)->set_node_range("16.0.0.0/4"); },
+      "snapshot.client.node_range: '16.0.0.0/4' is not an IPv4 range of /8 to /30");
+  RequireRefused(
+      client, [&](Frame& f) { c(f)->set_node_range("fd00::/64"); },
+      "snapshot.client.node_range: 'fd00::/64' is not an IPv4 range of /8 to /30");
+  RequireRefused(
+      client, [&](Frame& f) { c(f)->set_resource_range("10.77.128.0/31"); },
+      "snapshot.client.resource_range: '10.77.128.0/31' is not an IPv4 range of /8 to /30");
+}
+
 TEST_CASE("ack") {
   RequireRefused(
       SampleSnapshotAck(), [](Frame& f) { f.mutable_ack()->set_snapshot_version(0); },

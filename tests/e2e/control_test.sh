@@ -29,6 +29,11 @@
 #            through SOCKS5 UDP ASSOCIATE; `status` and `status --json` show the server, the
 #            proxies, the peers and the site each resource uses; refusals: a name that is not
 #            private, a SOCKS4 client
+#   ranges   a deployment on its own ranges (init --node_range 10.77.0.0/17 --resource_range
+#            10.77.128.0/18): a client on a machine that routes 10.77.128.0/20 elsewhere (a
+#            Docker-like bridge) refuses to start, naming both ranges and the setting, and
+#            creates no interface; without that route the same client starts and serves
+#            https://vault.example.internal from 10.77.128.x with its resolver on 10.77.128.1
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -539,12 +544,61 @@ PY
   log "with no client running, the ProxyCommand started its own from the state dir, ssh worked, and it stopped"
 }
 
+ranges() {
+  # A deployment of its own ranges: the server is re-initialized with them.
+  kill "$SERVER_PID"
+  wait_until 30 "server gone" sh -c "! kill -0 $SERVER_PID 2>/dev/null"
+  rm -rf "$E2E_TMP/server"
+  in_i "$SERVER" init --state_dir="$E2E_TMP/server" --public_address=198.18.1.1:443 \
+    --node_range=10.77.0.0/17 --resource_range=10.77.128.0/18 > /dev/null
+  start_server
+  admin user add alice > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+  start_site --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/site-token.out")"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
+  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
+    --kind https --allow user:alice > "$E2E_TMP/add.out"
+  grep -q '10\.77\.1[2-9][0-9]\.' "$E2E_TMP/add.out" || fail "the resource's address is not from 10.77.128.0/18: $(cat "$E2E_TMP/add.out")"
+
+  # The client's machine has a network on 10.77.128.0/20, as a Docker bridge would make.
+  ip -n "$C" link add p2br0 type veth peer name p2br0p
+  ip -n "$C" link set p2br0p up
+  ip -n "$C" addr add 10.77.130.1/20 dev p2br0
+  ip -n "$C" link set p2br0 up
+  if ip netns exec "$C" "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+       --token="$(token_of "$E2E_TMP/device-token.out")" --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" \
+       > "$E2E_TMP/clash.out" 2>&1; then
+    fail "the client started although 10.77.128.0/20 is routed to p2br0"
+  fi
+  cat "$E2E_TMP/clash.out" >&2
+  grep -q 'resource range 10.77.128.0/18 overlaps route 10.77.128.0/20 dev p2br0' "$E2E_TMP/clash.out" \
+    || fail "the refusal does not name both ranges: $(cat "$E2E_TMP/clash.out")"
+  grep -q -- '--resource_range' "$E2E_TMP/clash.out" || fail "the refusal does not name the setting that fixes it"
+  [ -z "$(ip -n "$C" -o link show type tun)" ] || fail "the refused client left an interface"
+  log "refused: $(grep -o 'address range clash.*' "$E2E_TMP/clash.out" | cut -c1-200)..."
+
+  # Without the clash the same client (enrolled by the refused start) runs on the ranges.
+  ip -n "$C" link del p2br0
+  start_client
+  wait_until 30 "client DNS ready" grep -q 'event=client.dns_ready' "$E2E_TMP/client.log"
+  addr=$(in_c dig +short @10.77.128.1 vault.example.internal A)
+  grep -q '^10\.77\.' <<<"$addr" || fail "the resolver on 10.77.128.1 answered '$addr'"
+  wait_until 30 "vault served on the deployment's range" in_c curl -sf --max-time 2 --cacert "$E2E_TMP/ca.pem" \
+    -o "$E2E_TMP/page.html" https://vault.example.internal/
+  grep -q "p2proxy vault page $E2E_ID" "$E2E_TMP/page.html" || fail "the page is not the app's"
+  wait_until 30 "ping the server at 10.77.0.1" in_c ping -c 1 -W 1 10.77.0.1
+  log "with the bridge gone: vault.example.internal -> $addr (resolver 10.77.128.1), the page served, the server answers at 10.77.0.1"
+}
+
 case "$scenario" in
   story) story ;;
   failover) failover ;;
   nat) nat ;;
   crash) crash ;;
   userspace) userspace ;;
+  ranges) ranges ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
