@@ -4,6 +4,9 @@
 #   (a) p2proxy-client (WireGuard mode, kernel TCP in a TUN) -> p2proxy-site (lwIP) -> target
 #   (b) wireguard-go                                         -> p2proxy-site (lwIP) -> target
 #   (c) wireguard-go -> wireguard-go, kernel TCP at both ends (the site forwards as a router)
+#   (d) p2proxy-client in userspace mode (no TUN, no root: lwIP in the client too) through a
+#       local forward 127.0.0.1:5201 -> the resource: the path SOCKS5 and HTTP CONNECT
+#       connections take once their handshake is done
 # Prints each (upload and download) and the ratios a/c and b/c. A benchmark: it asserts nothing.
 #   sudo bench/site_throughput.sh [SECONDS]   (uses the binaries in build/default)
 set -euo pipefail
@@ -80,6 +83,15 @@ wait_until 10 "client UAPI" test -S "/var/run/wireguard/$ifa.sock"
 read -r a_up a_down < <(measure a 100.96.128.23)
 stop_tunnel
 
+# (d) p2proxy-client, userspace mode: iperf3 to a local forward.
+site_up d
+bg "$C" client-d "$CLIENT" --wg-config="$E2E_TMP/$ifa.conf" --userspace --socks5=off --http_proxy=off \
+  --forward=127.0.0.1:5201:100.96.128.23:5201 --uapi_dir= --log-level=warn
+TUNNEL_PIDS+=("$BG_PID")
+wait_until 10 "client forward" ip netns exec "$C" sh -c "ss -ltn | grep -q 127.0.0.1:5201"
+read -r d_up d_down < <(measure d 127.0.0.1)
+stop_tunnel
+
 # (b) wireguard-go -> p2proxy-site
 site_up b
 ifb="bsb${E2E_ID}"; ifb=${ifb:0:15}
@@ -105,5 +117,7 @@ printf '  %-52s %10s %10s\n' "" "upload" "download"
 printf '  %-52s %7s Mb/s %7s Mb/s\n' "(a) p2proxy-client -> p2proxy-site (lwIP)" "$a_up" "$a_down"
 printf '  %-52s %7s Mb/s %7s Mb/s\n' "(b) wireguard-go   -> p2proxy-site (lwIP)" "$b_up" "$b_down"
 printf '  %-52s %7s Mb/s %7s Mb/s\n' "(c) wireguard-go   -> wireguard-go (kernel TCP)" "$c_up" "$c_down"
+printf '  %-52s %7s Mb/s %7s Mb/s\n' "(d) p2proxy-client userspace (lwIP) -> p2proxy-site" "$d_up" "$d_down"
 awk -v a="$a_up" -v b="$b_up" -v c="$c_up" -v ad="$a_down" -v bd="$b_down" -v cd="$c_down" \
-  'BEGIN{printf "  ratios upload:   a/c %.2f  b/c %.2f\n  ratios download: a/c %.2f  b/c %.2f\n", a/c, b/c, ad/cd, bd/cd}'
+  -v d="$d_up" -v dd="$d_down" \
+  'BEGIN{printf "  ratios upload:   a/c %.2f  b/c %.2f  d/c %.2f\n  ratios download: a/c %.2f  b/c %.2f  d/c %.2f\n", a/c, b/c, d/c, ad/cd, bd/cd, dd/cd}'

@@ -73,7 +73,7 @@ ABSL_FLAG(std::string, interface, "",
           "Name of the TUN interface to create (at most 15 bytes). Default: the config file's "
           "name without .conf, as wg-quick does, else p2p0.");
 ABSL_FLAG(std::string, uapi_dir, "/var/run/wireguard",
-          "Directory for the UAPI socket NAME.sock that `wg show NAME` and `wg set NAME` use.");
+          "Directory for the UAPI socket NAME.sock that `wg show NAME` and `wg set NAME` use. Empty: no UAPI socket (userspace mode as a user without root has none by default).");
 ABSL_FLAG(bool, routes, true, "Add a route through the interface for each peer's AllowedIPs.");
 ABSL_FLAG(bool, userspace, false,
           "Userspace mode: no TUN interface, no routes, no root. The overlay is reached only through "
