@@ -1,11 +1,14 @@
 // p2proxy-client: flags, config loading, signals, and a call into the client role.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -135,6 +138,72 @@ absl::StatusOr<std::optional<base::SocketAddress>> ListenFlag(const char* flag, 
   return std::optional<base::SocketAddress>(*a);
 }
 
+// RunUp starts the client in the background (a new session, its log in STATE_DIR/client.log)
+// with |daemon_args|, and returns once its status file says it runs, printing the status.
+int RunUp(const std::string& self, const std::string& state_dir, const std::vector<std::string>& daemon_args) {
+  const std::string status_file = StatusFileFor(state_dir);
+  if (auto live = client::LiveStatus(status_file); live.ok()) {
+    std::printf("already up (pid %u)\n", live->pid());
+    return 0;
+  }
+  const std::string log_path = absl::StrCat(state_dir, "/client.log");
+  const pid_t pid = fork();
+  if (pid < 0) return Fail("up: fork failed");
+  if (pid == 0) {
+    setsid();
+    const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log < 0 || null < 0) _exit(126);
+    dup2(null, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(self.c_str()));
+    for (const std::string& a : daemon_args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    auto live = client::LiveStatus(status_file);
+    if (live.ok() && live->pid() == static_cast<uint32_t>(pid)) {
+      std::printf("up (pid %d, log %s)\n%s", pid, log_path.c_str(), client::FormatStatus(*live, absl::Now()).c_str());
+      return 0;
+    }
+    int wstatus = 0;
+    if (waitpid(pid, &wstatus, WNOHANG) == pid) {
+      return Fail(absl::StrCat("up: the client exited at start (exit status ",
+                               WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus),
+                               "); its last words are in ", log_path));
+    }
+    usleep(50 * 1000);  // the daemon's status file, written by another process: polled
+  }
+  kill(pid, SIGTERM);
+  return Fail(absl::StrCat("up: the client did not come up within 60 s; see ", log_path));
+}
+
+// RunDown stops the running client (SIGTERM: it restores the DNS configuration and removes its
+// interface) and waits for it to exit.
+int RunDown(const std::string& state_dir) {
+  auto live = client::LiveStatus(StatusFileFor(state_dir), absl::InfiniteDuration());
+  if (!live.ok()) {
+    std::printf("already down: %s\n", std::string(live.status().message()).c_str());
+    return 0;
+  }
+  const pid_t pid = static_cast<pid_t>(live->pid());
+  if (kill(pid, SIGTERM) != 0) return Fail(absl::StrCat("down: cannot signal pid ", pid, ": ", std::strerror(errno)));
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      std::printf("down (pid %d stopped; what it changed on this machine is undone)\n", pid);
+      return 0;
+    }
+    usleep(50 * 1000);  // another process's exit: nothing here to wait on but its pid
+  }
+  return Fail(absl::StrCat("down: pid ", pid, " did not stop within 30 s"));
+}
+
 int RunStatus(const std::string& state_dir) {
   const std::string file = StatusFileFor(state_dir);
   auto s = client::LiveStatus(file);
@@ -260,6 +329,8 @@ int main(int argc, char** argv) {
       "                                                 (managed by p2proxy-server)\n"
       "  p2proxy-client --state_dir=DIR --userspace [--socks5=127.0.0.1:1080] [--http_proxy=...]\n"
       "                 [--forward=2222:ssh.example.internal:22]   (no root, no TUN)\n"
+      "  p2proxy-client up --state_dir=DIR [flags as above]      (in the background; log in DIR/client.log)\n"
+      "  p2proxy-client down [--state_dir=DIR]\n"
       "  p2proxy-client status [--json] [--state_dir=DIR]\n"
       "  p2proxy-client connect HOST PORT [--state_dir=DIR]      (ssh -o ProxyCommand=\"p2proxy-client connect %h %p\")\n"
       "  p2proxy-client --restore-dns [--config=client.json]\n\n"
@@ -294,7 +365,25 @@ int main(int argc, char** argv) {
       self[n > 0 ? n : 0] = '\0';
       return RunConnect(self, absl::GetFlag(FLAGS_state_dir), rest[2], rest[3]);
     }
-    return Fail(absl::StrCat("unexpected argument '", command, "': the commands are status and connect (see --help)"));
+    if (command == "down" && rest.size() == 2) return RunDown(absl::GetFlag(FLAGS_state_dir));
+    if (command == "up" && rest.size() == 2) {
+      if (absl::GetFlag(FLAGS_state_dir).empty()) return Fail("up: --state_dir=DIR is required (the client's state dir)");
+      char self[4096];
+      const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+      self[n > 0 ? n : 0] = '\0';
+      std::vector<std::string> daemon_args;
+      bool dropped = false;  // the command word itself (the first "up" that is not a flag)
+      for (size_t i = 1; i < args.size(); ++i) {
+        if (!dropped && args[i] == "up") {
+          dropped = true;
+          continue;
+        }
+        daemon_args.push_back(args[i]);
+      }
+      return RunUp(self, absl::GetFlag(FLAGS_state_dir), daemon_args);
+    }
+    return Fail(absl::StrCat("unexpected argument '", command,
+                             "': the commands are up, down, status and connect (see --help)"));
   }
 
   base::LogLevel level;

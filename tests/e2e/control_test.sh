@@ -461,11 +461,14 @@ SSHD
   chown -R nobody:nogroup "$U"; chmod 700 "$U" "$U/state"
   chmod 711 "$E2E_TMP"
   as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
-  bg "$C" uclient setpriv --reuid=nobody --regid=nogroup --clear-groups "$CLIENT" --state_dir="$U/state" \
-    --server=198.18.1.1:443 --token="$device_token" --userspace --socks5=127.0.0.1:1080 \
-    --http_proxy=127.0.0.1:8080 --forward=127.0.0.1:2222:ssh.example.internal:22
-  UCLIENT_PID=$BG_PID
-  wait_until 30 "userspace client up" grep -q 'event=client.up.*mode=userspace' "$E2E_TMP/uclient.log"
+  # `up` starts it in the background and returns once it runs (its log: STATE_DIR/client.log).
+  as_user "$CLIENT" up --state_dir="$U/state" --server=198.18.1.1:443 --token="$device_token" --userspace \
+    --socks5=127.0.0.1:1080 --http_proxy=127.0.0.1:8080 --forward=127.0.0.1:2222:ssh.example.internal:22 \
+    > "$E2E_TMP/up.out" || fail "up failed: $(cat "$E2E_TMP/up.out") $(cat "$U/state/client.log" 2>/dev/null)"
+  UCLIENT_PID=$(grep -o 'pid [0-9]*' "$E2E_TMP/up.out" | head -n1 | cut -d' ' -f2)
+  E2E_PIDS+=("$UCLIENT_PID")
+  log "p2proxy-client up: $(head -n1 "$E2E_TMP/up.out")"
+  grep -q 'event=client.up.*mode=userspace' "$U/state/client.log" || fail "the client's log does not say it is up in userspace mode"
   [ "$(ps -o user= -p "$UCLIENT_PID")" = nobody ] || fail "the client does not run as nobody: $(ps -o user= -p "$UCLIENT_PID")"
   [ -z "$(ip -n "$C" -o link show type tun)" ] || fail "userspace mode created a TUN interface: $(ip -n "$C" -o link show type tun)"
 
@@ -503,11 +506,11 @@ SSHD
   if as_user curl -sf --max-time 5 --socks5-hostname 127.0.0.1:1080 -o /dev/null http://example.com/ 2>"$E2E_TMP/r1.err"; then
     fail "a public name went through the SOCKS5 proxy"
   fi
-  grep -q 'not a private name' "$E2E_TMP/uclient.log" || fail "the refusal of a public name is not logged"
+  grep -q 'not a private name' "$U/state/client.log" || fail "the refusal of a public name is not logged"
   if as_user curl -sf --max-time 5 --socks4a 127.0.0.1:1080 -o /dev/null http://vault.example.internal/ 2>/dev/null; then
     fail "a SOCKS4 client was served"
   fi
-  grep -q 'SOCKS version 4' "$E2E_TMP/uclient.log" || fail "the SOCKS4 refusal does not say so"
+  grep -q 'SOCKS version 4' "$U/state/client.log" || fail "the SOCKS4 refusal does not say so"
   code=$(as_user curl -s --max-time 5 -x http://127.0.0.1:8080 -o /dev/null -w '%{http_connect}' https://nope.example.internal/ || true)
   [ "$code" = 404 ] || fail "an unknown private name through the HTTP proxy answered $code, not 404"
   log "refused: example.com (not a private name), a SOCKS4 client, nope.example.internal (404 from the HTTP proxy)"
@@ -532,8 +535,9 @@ PY
   log "status --json: mode userspace, server connected, vault via s1, s1 direct at $(grep -o '"endpoint":"198.18.1.2:[0-9]*"' "$E2E_TMP/status.json" | head -n1)"
 
   # No client running: connect starts one for itself (same state dir), and stops it after.
-  kill "$UCLIENT_PID"
-  wait_until 30 "client stopped" sh -c "! kill -0 $UCLIENT_PID 2>/dev/null"
+  as_user "$CLIENT" --state_dir="$U/state" down > "$E2E_TMP/down.out" || fail "down failed: $(cat "$E2E_TMP/down.out")"
+  kill -0 "$UCLIENT_PID" 2>/dev/null && fail "down returned while the client runs"
+  log "p2proxy-client down: $(cat "$E2E_TMP/down.out")"
   [ -e "$U/state/status.json" ] && fail "the stopped client left its status file"
   if as_user "$CLIENT" --state_dir="$U/state" status > /dev/null 2>&1; then fail "status says a stopped client runs"; fi
   out=$(as_user "${sshcmd[@]}" -o ProxyCommand="$CLIENT --state_dir=$U/state connect %h %p" \
