@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -22,23 +21,18 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/process_limits.h"
 #include "base/malloc_tune.h"
 #include "client/client_config.h"
+#include "client/client_node.h"
 #include "client/connect_command.h"
 #include "client/local_proxy.h"
-#include "client/overlay.h"
-#include "client/range_check.h"
 #include "client/status_report.h"
 #include "client/dns_service.h"
-#include "client/snapshot_config.h"
-#include "client/wg_client.h"
 #include "control/node_agent.h"
-#include "crypto/x25519.h"
 #include "dns/os_hook.h"
 #include "net/loop.h"
 #include "net/signal.h"
@@ -292,29 +286,6 @@ int RunConnect(const std::string& self, const std::string& state_dir, const std:
   return 0;
 }
 
-// CheckRanges refuses overlay ranges that the machine already routes elsewhere or holds as an
-// interface address (another VPN on 100.64.0.0/10, a Docker network): the TUN's routes would
-// lose to theirs or break them. Harmless overlaps are logged. Only TUN mode needs it.
-absl::Status CheckMachineRanges(const std::vector<client::OverlayRange>& ranges, const std::string& own_interface) {
-  auto routes = client::ReadSystemRoutes();
-  auto addrs = client::ReadSystemAddresses();
-  if (!routes.ok() || !addrs.ok()) {
-    P2P_LOG(kWarn, "client.range_check_skipped")
-        .Kv("error", !routes.ok() ? routes.status().message() : addrs.status().message());
-    return absl::OkStatus();
-  }
-  const client::RangeCheck r = client::CheckRanges(ranges, *routes, *addrs, own_interface);
-  for (const std::string& w : r.warnings) P2P_LOG(kWarn, "client.range_overlap").Kv("what", w);
-  if (r.refusals.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat("address range clash: ", absl::StrJoin(r.refusals, "; ")));
-}
-
-std::string DefaultInterface(const std::string& config_path) {
-  std::string base = config_path.substr(config_path.rfind('/') + 1);
-  absl::string_view name = base;
-  if (absl::ConsumeSuffix(&name, ".conf") && !name.empty() && name.size() <= 15) return std::string(name);
-  return "p2p0";
-}
 
 }  // namespace
 
@@ -420,270 +391,61 @@ int main(int argc, char** argv) {
 
   const std::string path = absl::GetFlag(FLAGS_wg_config);
   const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
-  if (!path.empty() && !state_dir.empty()) {
-    return Fail("--wg_config (static WireGuard mode) and --state_dir (managed mode) exclude each other");
-  }
-  if (path.empty() && !cconfig && state_dir.empty()) {
-    return Fail("--wg_config=FILE, --config=FILE or --state_dir=DIR is required (see --help)");
-  }
-
   const bool userspace = absl::GetFlag(FLAGS_userspace);
-  client::LocalProxyOptions proxy_options;
-  {
-    auto socks = ListenFlag("socks5", absl::GetFlag(FLAGS_socks5), userspace, "127.0.0.1:1080");
-    if (!socks.ok()) return Fail(std::string(socks.status().message()));
-    auto http = ListenFlag("http_proxy", absl::GetFlag(FLAGS_http_proxy), userspace, "127.0.0.1:8080");
-    if (!http.ok()) return Fail(std::string(http.status().message()));
-    proxy_options.socks5 = *socks;
-    proxy_options.http = *http;
-    for (const std::string& f : absl::GetFlag(FLAGS_forward)) {
-      auto parsed = client::ParsePortForward(f);
-      if (!parsed.ok()) return Fail(absl::StrCat("--forward: ", parsed.status().message()));
-      proxy_options.forwards.push_back(*parsed);
-    }
+  client::ClientNodeOptions o;
+  o.state_dir = state_dir;
+  o.server = absl::GetFlag(FLAGS_server);
+  o.token = absl::GetFlag(FLAGS_token);
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    auto token = control::NodeAgent::ReadTokenFile(file);
+    if (!token.ok()) return Fail(std::string(token.status().message()));
+    o.token = *token;
   }
-  const bool any_proxy = proxy_options.socks5 || proxy_options.http || !proxy_options.forwards.empty();
-  if (userspace && path.empty() && state_dir.empty()) {
-    return Fail("--userspace needs --state_dir=DIR (managed) or --wg_config=FILE (static)");
-  }
-  if (userspace && !any_proxy) {
-    return Fail("--userspace with every proxy off: nothing could reach the overlay; set --socks5, --http_proxy or --forward");
-  }
-  std::string uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
-  if (userspace && geteuid() != 0 && uapi_dir == "/var/run/wireguard") uapi_dir.clear();  // not ours to write
-
-  net::Loop loop;
-  client::PrivateNames private_names;
-  client::StatusInputs status_inputs;
-  std::map<crypto::PublicKey, std::string> site_ids;  // managed mode: node id by site key
-  std::unique_ptr<client::WgClient> client;
-  std::unique_ptr<client::DnsService> dns_service;
-  std::unique_ptr<control::NodeAgent> agent;
-  std::string interface_name;
-  if (!state_dir.empty()) {
-    control::NodeAgentOptions o;
-    o.state_dir = state_dir;
-    o.kind = control::wire::NODE_KIND_CLIENT;
-    o.server = absl::GetFlag(FLAGS_server);
-    o.token = absl::GetFlag(FLAGS_token);
-    o.requested_name = absl::GetFlag(FLAGS_name);
-    if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
-      auto token = control::NodeAgent::ReadTokenFile(file);
-      if (!token.ok()) return Fail(std::string(token.status().message()));
-      o.token = *token;
-    }
-    auto opened = control::NodeAgent::OpenAndWait(loop, std::move(o));
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    agent = std::move(*opened);
-    const crypto::PublicKey own = crypto::PublicFromPrivate(agent->wireguard_key());
-    const client::ClientConfig local = cconfig.value_or(client::ClientConfig());
-    client::ClientConfig names = local;
-    std::vector<client::ClientPeer> peers;
-    std::vector<client::SharedResource> shared;
-    // The deployment's ranges: from enrollment (servers before M1.7 did not say: the defaults),
-    // then from the stored snapshot.
-    base::IpPrefix node_range = client::DefaultNodeRange();
-    if (auto r = base::IpPrefix::Parse(agent->enrolled().node_range()); r.ok()) node_range = *r;
-    if (auto r = base::IpPrefix::Parse(agent->enrolled().resource_range()); r.ok()) names.resource_range = *r;
-    if (agent->stored_snapshot()) {
-      auto init = client::ClientConfigFromSnapshot(*agent->stored_snapshot(), own, local);
-      if (init.ok()) {
-        peers = init->peers;
-        shared = init->shared;
-        names = init->names;
-        node_range = init->node_range;
-      } else {
-        P2P_LOG(kWarn, "client.stored_snapshot_unusable").Kv("error", init.status().message());
-      }
-    }
-    auto address = base::IpAddress::Parse(agent->enrolled().node_address());
-    if (!address.ok()) return Fail("the state dir's node address does not parse: enroll again");
-    client::ManagedClient self;
-    self.private_key = agent->wireguard_key();
-    self.node_address = *address;
-    self.listen_port = absl::GetFlag(FLAGS_listen_port);
-    client::WgClient::Options options;
-    options.interface_name = absl::GetFlag(FLAGS_interface).empty() ? "p2p0" : absl::GetFlag(FLAGS_interface);
-    options.uapi_dir = uapi_dir;
-    options.install_routes = absl::GetFlag(FLAGS_routes);
-    options.userspace = userspace;
-    if (!userspace) {
-      const std::string fix = "the deployment's ranges are set at `p2proxy-server init --node_range --resource_range`";
-      absl::Status st = CheckMachineRanges({{"node_range", node_range, fix}, {"resource_range", names.resource_range, fix}},
-                                           options.interface_name);
-      if (!st.ok()) return Fail(std::string(st.message()));
-    }
-    auto created = client::WgClient::CreateManaged(loop, base::RealClock::Get(), self, peers, options);
-    if (!created.ok()) return Fail(std::string(created.status().message()));
-    client = std::move(*created);
-    client->SetSharedResources(shared);
-    interface_name = client->interface_name();
-    private_names.Set(names.zones, names.resources);
-    // The resolver: on 100.96.128.1 in TUN mode; in userspace mode only where the config puts
-    // it (e.g. 127.0.0.1:5353), since the proxies resolve names themselves.
-    if (!userspace || local.dns.listen) {
-      const base::SocketAddress listen = local.dns.listen.value_or(
-          *base::SocketAddress::FromIp(client::ResolverAddressIn(names.resource_range).ToString(), 53));
-      auto ip = base::IpAddress::Parse(listen.IpString());
-      if (!userspace && ip.ok() && names.resource_range.Contains(*ip)) {
-        absl::Status st = client->AddLocalAddress(*ip);
-        if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
-      }
-      client::DnsService::Options dopts;
-      dopts.live_zones = true;
-      auto started = client::DnsService::Start(loop, base::RealClock::Get(), names, listen, interface_name, dopts);
-      if (!started.ok()) return Fail(std::string(started.status().message()));
-      dns_service = std::move(*started);
-    }
-    // Site ids by WireGuard key, for the health reports (the selector knows sites by key).
-    auto note_sites = [&site_ids](const control::wire::Snapshot& snapshot) {
-      constexpr size_t key_size = std::tuple_size_v<crypto::PublicKey>;
-      site_ids.clear();
-      for (const auto& p : snapshot.peers()) {
-        if (p.kind() == control::wire::NODE_KIND_SITE && p.public_key().size() == key_size) {
-          crypto::PublicKey key;
-          std::copy(p.public_key().begin(), p.public_key().end(), key.begin());
-          site_ids[key] = p.node_id();
-        }
-      }
-    };
-    if (agent->stored_snapshot()) note_sites(*agent->stored_snapshot());
-    status_inputs.managed = true;
-    status_inputs.server_address = absl::GetFlag(FLAGS_server);
-    status_inputs.node_id = agent->enrolled().node_id();
-    status_inputs.node_name = agent->enrolled().name();
-    status_inputs.node_address = agent->enrolled().node_address();
-    agent->Run([&client, &dns_service, &private_names, note_sites, own, local](const control::wire::Snapshot& snapshot) -> absl::Status {
-      if (!client) return absl::UnavailableError("the client is stopping");
-      auto next = client::ClientConfigFromSnapshot(snapshot, own, local);
-      if (!next.ok()) return next.status();
-      note_sites(snapshot);
-      // Peers (and their routes) first, so a name never resolves before its route exists.
-      auto peers = client->ApplyPeers(next->peers);
-      if (!peers.ok()) return peers.status();
-      client->SetSharedResources(next->shared);
-      private_names.Set(next->names.zones, next->names.resources);
-      if (!dns_service) return absl::OkStatus();
-      return dns_service->ApplyNames(next->names.zones, next->names.resources);
-    });
-  } else if (!path.empty()) {
+  o.requested_name = absl::GetFlag(FLAGS_name);
+  o.listen_port = absl::GetFlag(FLAGS_listen_port);
+  if (!path.empty()) {
     auto text = ReadFile("wg_config", path);
     if (!text.ok()) return Fail(std::string(text.status().message()));
     auto config = wg::ParseWgQuickConfig(*text);
     if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
     for (const auto& w : config->warnings) P2P_LOG(kWarn, "config.ignored").Kv("file", path).Kv("what", w);
-
-    client::WgClient::Options options;
-    options.interface_name = absl::GetFlag(FLAGS_interface);
-    if (options.interface_name.empty()) options.interface_name = DefaultInterface(path);
-    if (cconfig && !userspace) {
-      absl::Status st = CheckMachineRanges(
-          {{"resource_range", cconfig->resource_range, "set another resource_range in --config (and the resources' addresses in it)"}},
-          options.interface_name);
-      if (!st.ok()) return Fail(std::string(st.message()));
-    }
-    options.uapi_dir = uapi_dir;
-    options.install_routes = absl::GetFlag(FLAGS_routes);
-    options.userspace = userspace;
-    auto created = client::WgClient::Create(loop, base::RealClock::Get(), *config, options);
-    if (!created.ok()) return Fail(std::string(created.status().message()));
-    client = std::move(*created);
-    interface_name = client->interface_name();
-    if (!config->addresses.empty()) status_inputs.node_address = config->addresses[0].address.ToString();
-    if (cconfig) private_names.Set(cconfig->zones, cconfig->resources);
+    o.wg_config = std::move(*config);
+    o.wg_config_path = path;
   }
-
-  if (cconfig && !agent && !(userspace && !cconfig->dns.listen)) {
-    std::optional<base::SocketAddress> listen = cconfig->dns.listen;
-    if (!listen) {
-      if (!client) return Fail("--config: dns.listen is required without --wg-config (resolver only)");
-      listen = *base::SocketAddress::Parse(client::kDefaultResolver);
+  o.config = cconfig;
+  o.userspace = userspace;
+  o.interface_name = absl::GetFlag(FLAGS_interface);
+  o.uapi_dir = absl::GetFlag(FLAGS_uapi_dir);
+  if (userspace && geteuid() != 0 && o.uapi_dir == "/var/run/wireguard") o.uapi_dir.clear();  // not ours to write
+  o.install_routes = absl::GetFlag(FLAGS_routes);
+  {
+    auto socks = ListenFlag("socks5", absl::GetFlag(FLAGS_socks5), userspace, "127.0.0.1:1080");
+    if (!socks.ok()) return Fail(std::string(socks.status().message()));
+    auto http = ListenFlag("http_proxy", absl::GetFlag(FLAGS_http_proxy), userspace, "127.0.0.1:8080");
+    if (!http.ok()) return Fail(std::string(http.status().message()));
+    o.proxies.socks5 = *socks;
+    o.proxies.http = *http;
+    for (const std::string& f : absl::GetFlag(FLAGS_forward)) {
+      auto parsed = client::ParsePortForward(f);
+      if (!parsed.ok()) return Fail(absl::StrCat("--forward: ", parsed.status().message()));
+      o.proxies.forwards.push_back(*parsed);
     }
-    // An overlay address (the default 100.96.128.1) lives on the TUN interface.
-    auto ip = base::IpAddress::Parse(listen->IpString());
-    if (client && !userspace && ip.ok() && cconfig->resource_range.Contains(*ip)) {
-      absl::Status st = client->AddLocalAddress(*ip);
-      if (!st.ok()) return Fail(absl::StrCat("resolver address: ", st.message()));
-    }
-    auto started = client::DnsService::Start(loop, base::RealClock::Get(), *cconfig, *listen, interface_name);
-    if (!started.ok()) return Fail(std::string(started.status().message()));
-    dns_service = std::move(*started);
   }
+  o.status_file = !absl::GetFlag(FLAGS_status_file).empty() ? absl::GetFlag(FLAGS_status_file)
+                  : !state_dir.empty()                        ? absl::StrCat(state_dir, "/status.json")
+                                                              : std::string();
 
-  // The local proxies: through the userspace stack, or through the kernel and the TUN.
-  std::unique_ptr<client::Overlay> overlay;
-  std::unique_ptr<client::LocalProxies> proxies;
-  if (any_proxy) {
-    if (!client) return Fail("--socks5, --http_proxy and --forward need the tunnel: --state_dir or --wg_config");
-    overlay = client->stack() != nullptr ? client::StackOverlay(*client->stack()) : client::KernelOverlay(loop);
-    auto started = client::LocalProxies::Start(loop, *overlay, private_names, proxy_options);
-    if (!started.ok()) return Fail(std::string(started.status().message()));
-    proxies = std::move(*started);
-  }
-
-  // The status file, every second, for `p2proxy-client status` and `connect`.
-  const std::string status_file =
-      !absl::GetFlag(FLAGS_status_file).empty() ? absl::GetFlag(FLAGS_status_file)
-      : !state_dir.empty()                        ? absl::StrCat(state_dir, "/status.json")
-                                                  : std::string();
-  net::Timer status_timer(loop);
-  bool status_warned = false;
-  auto write_status = [&] {
-    status_inputs.client = client.get();
-    status_inputs.proxies = proxies.get();
-    status_inputs.names = &private_names;
-    if (agent) {
-      status_inputs.server_connected = agent->connected();
-      status_inputs.snapshot_version = agent->applied_version();
-    }
-    if (status_file.empty()) return;
-    absl::Status st = client::WriteStatusFile(status_file, client::CollectStatus(status_inputs, absl::Now()));
-    if (!st.ok() && !status_warned) {
-      status_warned = true;
-      P2P_LOG(kWarn, "client.status_file_failed").Kv("error", st.message());
-    }
-  };
-  // Health: the sites the selector probes, as this client sees them, to the server (shown by
-  // `p2proxy-server admin site list`); an empty report once the selector probes nothing.
-  bool health_reported = false;
-  auto report_health = [&] {
-    if (!agent || !client) return;
-    const auto sites = client->selector().Status();
-    if (sites.empty() && !health_reported) return;
-    control::wire::Health health;
-    for (const auto& site : sites) {
-      auto id = site_ids.find(site.site.key);
-      if (id == site_ids.end()) continue;
-      control::wire::SiteHealth* h = health.add_sites();
-      h->set_site_id(id->second);
-      h->set_up(site.health == client::SiteSelector::Health::kUp);
-      if (site.rtt) {
-        h->set_rtt_micros(static_cast<uint32_t>(std::clamp<int64_t>(absl::ToInt64Microseconds(*site.rtt), 1, 60'000'000)));
-      }
-    }
-    health_reported = health.sites_size() > 0;
-    agent->ReportHealth(std::move(health));
-  };
-  if (client && (!status_file.empty() || agent)) {
-    write_status();
-    status_timer.StartRepeating(absl::Seconds(1), [&] {
-      write_status();
-      report_health();
-    });
-  }
+  net::Loop loop;
+  auto started = client::ClientNode::Start(loop, std::move(o));
+  if (!started.ok()) return Fail(std::string(started.status().message()));
+  std::unique_ptr<client::ClientNode> node = std::move(*started);
 
   bool stopping = false;
   auto stop = [&](const char* why) {
     if (stopping) return;
     stopping = true;
     P2P_LOG(kInfo, "client.stopping").Kv("signal", why);
-    status_timer.Stop();
-    if (!status_file.empty()) unlink(status_file.c_str());
-    proxies.reset();
-    overlay.reset();
-    agent.reset();
-    dns_service.reset();  // the OS's DNS configuration is back before the interface goes
-    client.reset();
+    node.reset();
     loop.Stop();
   };
   net::SignalWatcher term(loop), intr(loop);
