@@ -224,6 +224,8 @@ absl::Status ClientNode::StartProxies() {
     }
     return absl::OkStatus();
   }
+  // Literal addresses only where the tunnel goes.
+  names_.SetRoutable([this](const base::IpAddress& a) { return wg_ && wg_->transport().device().allowed_ips().Lookup(a) != nullptr; });
   // Through the userspace stack, or through the kernel and the TUN.
   overlay_ = wg_->stack() != nullptr ? StackOverlay(*wg_->stack()) : KernelOverlay(loop_);
   if (!options_.proxies.socks5 && !options_.proxies.http && options_.proxies.forwards.empty()) return absl::OkStatus();

@@ -80,9 +80,18 @@ class LocalProxies::UdpAssociation {
   UdpAssociation(LocalProxies& proxies, absl::AnyInvocable<void()> idle) : proxies_(proxies), idle_timer_(proxies.loop()), on_idle_(std::move(idle)) {
     proxies_.UdpOpened();
   }
-  ~UdpAssociation() {
+  ~UdpAssociation() { Detach(); }
+
+  // Detach releases the sockets and the count while the proxies still exist (the association
+  // itself may be deleted on a later turn, after them).
+  void Detach() {
     idle_timer_.Stop();
-    proxies_.UdpClosed();
+    socket_.reset();
+    overlay_.reset();
+    if (counted_) {
+      counted_ = false;
+      proxies_.UdpClosed();
+    }
   }
 
   absl::Status Open(const base::SocketAddress& local_ip, const base::IpAddress& client_ip, uint16_t client_port) {
@@ -167,6 +176,7 @@ class LocalProxies::UdpAssociation {
   absl::AnyInvocable<void()> on_idle_;
   std::unique_ptr<OverlayUdp> overlay_;
   std::unique_ptr<net::UdpSocket> socket_;
+  bool counted_ = true;
   base::IpAddress client_ip_;
   uint16_t client_port_ = 0;
 };
@@ -184,6 +194,15 @@ class LocalProxies::Session final : public net::StreamHandler {
     *token_ = nullptr;
     timer_.Stop();
     udp_.reset();
+    if (conn_) conn_->Close();
+  }
+
+  // Detach ends everything that refers to the proxies (the connection, its timer, a UDP
+  // association); the session object itself is deleted on a later turn, maybe after them.
+  void Detach() {
+    *token_ = nullptr;
+    timer_.Stop();
+    if (udp_) udp_->Detach();
     if (conn_) conn_->Close();
   }
 
@@ -240,15 +259,24 @@ class LocalProxies::Session final : public net::StreamHandler {
     conn_->Shutdown();
   }
 
+  // TooLong: a message still incomplete after kMaxSocksHandshake bytes is not SOCKS5 (bytes
+  // after a complete request are the tunnel's, and do not count).
+  bool TooLong() {
+    if (in_.size() <= kMaxSocksHandshake) return false;
+    ++proxies_.mutable_counters().bad_handshake;
+    P2P_LOG(kInfo, "proxy.socks5_refused").Kv("reason", "handshake longer than 600 bytes");
+    proxies_.EndSession(this);
+    return true;
+  }
+
   void SocksStep() {
     LocalProxyCounters& c = proxies_.mutable_counters();
-    if (in_.size() > kMaxSocksHandshake) {
-      ++c.bad_handshake;
-      return proxies_.EndSession(this);
-    }
     if (state_ == State::kGreeting) {
       auto g = socks5::ParseGreeting(in_);
-      if (g.outcome == socks5::Outcome::kNeedMore) return;
+      if (g.outcome == socks5::Outcome::kNeedMore) {
+        TooLong();
+        return;
+      }
       if (g.outcome == socks5::Outcome::kError) {
         ++c.bad_handshake;
         P2P_LOG(kInfo, "proxy.socks5_refused").Kv("reason", g.message);
@@ -266,7 +294,10 @@ class LocalProxies::Session final : public net::StreamHandler {
     }
     if (state_ != State::kRequest) return;
     auto r = socks5::ParseRequest(in_);
-    if (r.outcome == socks5::Outcome::kNeedMore) return;
+    if (r.outcome == socks5::Outcome::kNeedMore) {
+      TooLong();
+      return;
+    }
     if (r.outcome == socks5::Outcome::kError) {
       ++c.bad_handshake;
       P2P_LOG(kInfo, "proxy.socks5_refused").Kv("reason", r.message);
@@ -489,6 +520,7 @@ void LocalProxies::EndSession(Session* s) {
   if (it == sessions_.end()) return;
   std::unique_ptr<Session> owned = std::move(it->second);
   sessions_.erase(it);
+  owned->Detach();
   // The session may be on the stack (its own callback): delete it on a later turn.
   struct Holder : net::DeferredDeletable {
     std::unique_ptr<Session> s;

@@ -50,7 +50,18 @@ void PrivateNames::Set(const std::vector<std::string>& zones, const std::vector<
 }
 
 absl::StatusOr<base::IpAddress> PrivateNames::Resolve(absl::string_view host) const {
-  if (auto ip = base::IpAddress::Parse(host); ip.ok()) return *ip;
+  absl::string_view literal = host;
+  if (absl::ConsumePrefix(&literal, "[")) absl::ConsumeSuffix(&literal, "]");
+  if (auto ip = base::IpAddress::Parse(literal); ip.ok()) {
+    if (ip->family != base::IpAddress::kV4) {
+      return absl::InvalidArgumentError(absl::StrCat(ip->ToString(), ": the overlay is IPv4; use the resource's name"));
+    }
+    if (routable_ && !routable_(*ip)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ip->ToString(), " is not an overlay address this client reaches (no peer routes it)"));
+    }
+    return *ip;
+  }
   const std::string name = Canonical(host);
   auto it = std::lower_bound(exact_.begin(), exact_.end(), name,
                              [](const auto& e, const std::string& n) { return e.first < n; });

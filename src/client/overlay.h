@@ -6,6 +6,7 @@
 #define P2PROXY_CLIENT_OVERLAY_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,8 +29,13 @@ class PrivateNames {
  public:
   // Set replaces the names (validated: ParseClientConfigJson or ClientConfigFromSnapshot).
   void Set(const std::vector<std::string>& zones, const std::vector<ClientResource>& resources);
+  // SetRoutable decides which IPv4 literals Resolve accepts: those the tunnel routes (a peer's
+  // allowed IPs). Unset: every IPv4 literal.
+  void SetRoutable(std::function<bool(const base::IpAddress&)> routable) { routable_ = std::move(routable); }
 
-  // Resolve gives the address of |host|: an IPv4 literal as it is; a name, ignoring case and a
+  // Resolve gives the address of |host|: an IPv4 literal as it is (InvalidArgument if the
+  // tunnel does not route it: the proxies are not a way out to anywhere else; an IPv6 literal:
+  // the overlay is IPv4); a name, ignoring case and a
   // trailing dot, by an exact resource name and else by the longest matching wildcard
   // ("*.apps.example.internal" matches "a.apps.example.internal" and "b.a.apps..."). NotFound
   // says which: a private zone without that name, or a name outside every private zone (the
@@ -40,6 +46,7 @@ class PrivateNames {
   const std::vector<ClientResource>& resources() const { return resources_; }
 
  private:
+  std::function<bool(const base::IpAddress&)> routable_;
   std::vector<std::string> zones_;  // lower case
   std::vector<ClientResource> resources_;
   std::vector<std::pair<std::string, base::IpAddress>> exact_;     // lower case, sorted

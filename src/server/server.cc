@@ -185,6 +185,16 @@ absl::StatusOr<std::string> Server::Init(const ServerConfig& config, absl::Time 
   if (absl::Status st = control::SplitHostPort(config.public_address, &host, &port); !st.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--public_address: ", st.message()));
   }
+  // The ranges nodes accept (control/validate.cc: IPv4, /8 to /30), apart from each other.
+  for (const auto& [flag, range] : {std::pair("--node_range", config.node_range), std::pair("--resource_range", config.resource_range)}) {
+    if (range.address.family != base::IpAddress::kV4 || range.length < 8 || range.length > 30) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", range.ToString(), " is not an IPv4 range of /8 to /30"));
+    }
+  }
+  if (config.node_range.Contains(config.resource_range.address) || config.resource_range.Contains(config.node_range.address)) {
+    return absl::InvalidArgumentError(absl::StrCat("--node_range ", config.node_range.ToString(), " and --resource_range ",
+                                                   config.resource_range.ToString(), " overlap: give them separate ranges"));
+  }
   if (::mkdir(config.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::InternalError(absl::StrCat("cannot create ", config.state_dir, ": ", std::strerror(errno)));
   }

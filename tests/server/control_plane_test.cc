@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -468,4 +469,36 @@ TEST_CASE("control plane: health from a site is refused and closes its session")
   REQUIRE(rig.server->counters().health_reports == 0);
   REQUIRE(rig.server->HealthReports().empty());
   REQUIRE(absl::EndsWith(Line(rig.Admin("site list").out, s2->enrolled().node_id()), "  -"));
+}
+
+TEST_CASE("control plane: init refuses ranges nodes would refuse, and keeps the ones it takes") {
+  TempDir dir;
+  server::ServerConfig config;
+  config.state_dir = dir.File("server");
+  config.public_address = "127.0.0.1:443";
+  auto refused = [&](const char* node, const char* resource, const char* why) {
+    config.node_range = *base::IpPrefix::Parse(node);
+    config.resource_range = *base::IpPrefix::Parse(resource);
+    auto init = server::Server::Init(config, absl::Now());
+    REQUIRE_FALSE(init.ok());
+    INFO(init.status().message());
+    CHECK(absl::StrContains(init.status().message(), why));
+  };
+  refused("10.0.0.0/7", "100.96.128.0/18", "--node_range: 10.0.0.0/7 is not an IPv4 range of /8 to /30");
+  refused("10.77.0.0/17", "10.77.0.0/31", "--resource_range: 10.77.0.0/31 is not an IPv4 range of /8 to /30");
+  refused("10.77.0.0/16", "10.77.128.0/18", "overlap");
+  CHECK(::access(dir.File("server/ca.pem").c_str(), F_OK) != 0);  // nothing was made
+
+  // Taken: the ranges are kept; the server's overlay address is the node range's second.
+  config.node_range = *base::IpPrefix::Parse("10.77.0.0/17");
+  config.resource_range = *base::IpPrefix::Parse("10.77.128.0/18");
+  REQUIRE(server::Server::Init(config, absl::Now()).ok());
+  server::ServerConfig run;
+  run.state_dir = config.state_dir;
+  run.listen = *base::SocketAddress::Parse("127.0.0.1:0");
+  net::Loop loop;
+  auto s = server::Server::Start(loop, base::RealClock::Get(), run);
+  REQUIRE(s.ok());
+  CHECK((*s)->config().node_range.ToString() == "10.77.0.0/17");
+  CHECK((*s)->config().resource_range.ToString() == "10.77.128.0/18");
 }
