@@ -41,6 +41,18 @@ Loop::~Loop() {
     });
   }, nullptr);
   uv_run(loop_.get(), UV_RUN_DEFAULT);
+  // Close callbacks may have deferred more deletions (and those destructors more): delete them
+  // here, batch by batch, rather than in the vector's own destructor, where a destructor that
+  // defers again would grow the vector being destroyed. Work posted this late is dropped: the
+  // loop it was meant for is gone.
+  while (!to_delete_.empty() || !posted_.empty()) {
+    std::vector<absl::AnyInvocable<void()>> posted;
+    posted.swap(posted_);
+    posted.clear();
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(to_delete_);
+    batch.clear();
+  }
   if (uv_loop_close(loop_.get()) != 0) {
     P2P_LOG(kWarn, "loop.close_busy");
   }
