@@ -30,7 +30,7 @@ set_property(GLOBAL PROPERTY P2P_MODULES "")
 # p2proxy modules below it that it may use; LIBS are external libraries. The build fails when a
 # source or header of this module includes a header of a module outside DEPS (transitively).
 function(p2proxy_module)
-  cmake_parse_arguments(M "" "NAME" "DEPS;SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(M "PUBLIC_API" "NAME" "DEPS;SOURCES;LIBS" ${ARGN})
   set(target p2proxy_${M_NAME})
   # Allowed = this module + the transitive closure of its declared deps.
   set(allowed ${M_NAME})
@@ -41,6 +41,10 @@ function(p2proxy_module)
     get_property(dep_allowed GLOBAL PROPERTY P2P_ALLOWED_${dep})
     list(APPEND allowed ${dep_allowed})
   endforeach()
+  # PUBLIC_API: the module implements include/p2proxy/ and may include it.
+  if(M_PUBLIC_API)
+    list(APPEND allowed p2proxy)
+  endif()
   list(REMOVE_DUPLICATES allowed)
   set_property(GLOBAL PROPERTY P2P_ALLOWED_${M_NAME} "${allowed}")
   set_property(GLOBAL APPEND PROPERTY P2P_MODULES ${M_NAME})
@@ -77,7 +81,7 @@ endfunction()
 # in this list but outside a module's allowed set is a layering error; "p2proxy/..." (the public
 # API) sits above every module.
 set(P2P_ALL_MODULES base config crypto wg net tunnel stack dns tls http proxy control nat site
-    client server p2proxy)
+    client server api p2proxy)
 
 # p2proxy_test(NAME <name> SOURCES <file>... [LIBS <target>...])
 #

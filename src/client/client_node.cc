@@ -60,7 +60,7 @@ absl::StatusOr<std::unique_ptr<ClientNode>> ClientNode::Start(net::Loop& loop, C
   if (options.userspace && !options.wg_config && options.state_dir.empty()) {
     return absl::InvalidArgumentError("--userspace needs --state_dir=DIR (managed) or --wg_config=FILE (static)");
   }
-  if (options.userspace && !any_proxy) {
+  if (options.userspace && !any_proxy && !options.embedded) {
     return absl::InvalidArgumentError(
         "--userspace with every proxy off: nothing could reach the overlay; set --socks5, --http_proxy or --forward");
   }

@@ -49,6 +49,9 @@ struct ClientNodeOptions {
   std::string uapi_dir = "/var/run/wireguard";  // "": no UAPI socket
   bool install_routes = true;
   LocalProxyOptions proxies;
+  // embedded: a program dials through Dial itself (the public API), so userspace mode needs no
+  // local proxy.
+  bool embedded = false;
   // status_file: written every second (status_report.h), removed at Stop. "": none.
   std::string status_file;
 };
@@ -72,6 +75,10 @@ class ClientNode {
   void Dial(absl::string_view host, uint16_t port, Overlay::ConnectFn done);
 
   const PrivateNames& names() const { return names_; }
+  // has_config: managed mode has a snapshot (stored or received); static mode always.
+  bool has_config() const {
+    return !agent_ || agent_->stored_snapshot().has_value() || agent_->applied_version() > 0;
+  }
   WgClient* wg() { return wg_.get(); }
   LocalProxies* proxies() { return proxies_.get(); }
   control::NodeAgent* agent() { return agent_.get(); }

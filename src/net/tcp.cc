@@ -3,6 +3,10 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 
@@ -72,6 +76,24 @@ void TcpStream::Connect(Loop& loop, const SocketAddress& to, ConnectCallback don
     // Report on a later turn, as for every other outcome.
     loop.Post([done = std::move(owned->done), status]() mutable { done(status); });
   }
+}
+
+absl::StatusOr<std::unique_ptr<TcpStream>> TcpStream::Adopt(Loop& loop, int fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+    const int e = type == 0 ? errno : 0;
+    if (e != EBADF) ::close(fd);  // ours to close, unless it was not open at all
+    return absl::InvalidArgumentError(absl::StrCat("adopt socket: descriptor ", fd, " is not a stream socket",
+                                                   e != 0 ? absl::StrCat(" (", strerror(e), ")") : ""));
+  }
+  std::unique_ptr<TcpStream> s(new TcpStream(loop));
+  const int rc = uv_tcp_open(s->tcp_.get(), fd);
+  if (rc != 0) {
+    ::close(fd);
+    return UvError("adopt socket", rc);
+  }
+  return s;
 }
 
 void TcpStream::SetHandler(StreamHandler* handler) {

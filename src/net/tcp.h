@@ -29,6 +29,9 @@ class TcpStream final : public Stream {
   // always called, on the loop, unless the loop is torn down first.
   using ConnectCallback = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<TcpStream>>)>;
   static void Connect(Loop& loop, const SocketAddress& to, ConnectCallback done);
+  // Adopt takes over |fd|, a connected stream socket (TCP, or one end of an AF_UNIX
+  // socketpair, as the public API hands its callers), and owns it from now on (also on error).
+  static absl::StatusOr<std::unique_ptr<TcpStream>> Adopt(Loop& loop, int fd);
 
   void SetHandler(StreamHandler* handler) override;
   void Write(base::ByteSpan data, WriteCallback done = nullptr) override;

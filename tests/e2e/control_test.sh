@@ -34,6 +34,11 @@
 #            Docker-like bridge) refuses to start, naming both ranges and the setting, and
 #            creates no interface; without that route the same client starts and serves
 #            https://vault.example.internal from 10.77.128.x with its resolver on 10.77.128.1
+#   embed    programs that embed the client through libp2proxy, as a user without root:
+#            examples/c/dial.c (the C API) fetches a page from a tcp resource, and refuses a name
+#            that is not a resource with its code; examples/python/fetch_vault.py (import
+#            p2proxy) fetches https://vault.example.internal with Python's ssl over the socket
+#            the library hands back; a Python NotFound for a public name
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -596,6 +601,66 @@ ranges() {
   log "with the bridge gone: vault.example.internal -> $addr (resolver 10.77.128.1), the page served, the server answers at 10.77.0.1"
 }
 
+embed() {
+  DIAL=${P2P_DIAL_EXAMPLE:?set P2P_DIAL_EXAMPLE to the C example}
+  LIB=${P2PROXY_LIBRARY:?set P2PROXY_LIBRARY to libp2proxy.so}
+  admin user add alice > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+  start_site --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/site-token.out")"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
+  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
+    --kind https --allow user:alice > /dev/null
+  admin resource add web --domain web.example.internal --site s1 --target 198.19.0.2:8080 --kind tcp --port 80 \
+    --allow user:alice > /dev/null
+
+  # Programs that embed the client, run by a user without root: no TUN, no daemon.
+  U="$E2E_TMP/user"
+  mkdir -p "$U/state"
+  cp "$E2E_TMP/ca.pem" "$U/"
+  chown -R nobody:nogroup "$U"; chmod 700 "$U" "$U/state"
+  chmod 711 "$E2E_TMP"
+  as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+  opts="{\"state_dir\": \"$U/state\", \"server\": \"198.18.1.1:443\", \"token\": \"$(token_of "$E2E_TMP/device-token.out")\"}"
+  # The snapshot arrives just after enrollment: the first dial may find no name yet.
+  dial_once() { as_user "$DIAL" "$opts" web.example.internal 80 > "$E2E_TMP/dial.out" 2> "$E2E_TMP/dial.log"; }
+  wait_until 30 "the C example fetched the page (its last error: dial.log)" dial_once
+  grep -q "p2proxy vault page $E2E_ID" "$E2E_TMP/dial.out" || fail "the C example printed: $(head -c 300 "$E2E_TMP/dial.out") $(cat "$E2E_TMP/dial.log")"
+  log "as nobody, examples/c/dial.c (libp2proxy's C API, in process) fetched http://web.example.internal/: $(grep -m1 '^HTTP' "$E2E_TMP/dial.out" | tr -d '\r')"
+  if as_user "$DIAL" "{\"state_dir\": \"$U/state\"}" nope.example.internal 80 > /dev/null 2> "$E2E_TMP/dial2.err"; then
+    fail "the C example dialed a name that is not a resource"
+  fi
+  grep -q 'no private resource is named nope.example.internal.*(code 5)' "$E2E_TMP/dial2.err" \
+    || fail "the refusal does not name the host and code: $(cat "$E2E_TMP/dial2.err")"
+  log "refused in the C API: $(cat "$E2E_TMP/dial2.err")"
+
+  # Python over the C API: ssl over the socket the client hands back, trusting the server's CA.
+  # (A sanitizer build of the library needs its runtime loaded first, and Python's own
+  # allocations would read as leaks.)
+  py_env=(PYTHONPATH="$here/../../bindings/python" P2PROXY_LIBRARY="$LIB")
+  asan_rt=$(ldd "$LIB" | awk '/libasan/ {print $3}')
+  [ -n "$asan_rt" ] && py_env+=(LD_PRELOAD="$asan_rt" ASAN_OPTIONS=detect_leaks=0)
+  as_user env "${py_env[@]}" /usr/bin/python3 \
+    "$here/../../examples/python/fetch_vault.py" "$U/state" "$U/ca.pem" > "$E2E_TMP/py.out" 2> "$E2E_TMP/py.err" \
+    || fail "the Python example failed: $(cat "$E2E_TMP/py.err")"
+  grep -q "p2proxy vault page $E2E_ID" "$E2E_TMP/py.out" || fail "the Python example printed: $(head -c 300 "$E2E_TMP/py.out")"
+  log "as nobody, examples/python/fetch_vault.py (import p2proxy) fetched https://vault.example.internal/ with Python's ssl: $(tr '\n' ' ' < "$E2E_TMP/py.err")"
+  as_user env "${py_env[@]}" /usr/bin/python3 -c '
+import p2proxy, sys
+with p2proxy.Client(state_dir=sys.argv[1]) as c:
+    s = c.status()
+    assert s["mode"] == "userspace" and s["server"]["connected"] in (True, False), s
+    try:
+        c.dial("example.com", 80)
+    except p2proxy.NotFound as e:
+        print("refused:", e)
+    else:
+        sys.exit("example.com was dialed")
+' "$U/state" > "$E2E_TMP/py2.out" 2>&1 || fail "the Python refusal check failed: $(cat "$E2E_TMP/py2.out")"
+  log "python: $(cat "$E2E_TMP/py2.out")"
+}
+
 case "$scenario" in
   story) story ;;
   failover) failover ;;
@@ -603,6 +668,7 @@ case "$scenario" in
   crash) crash ;;
   userspace) userspace ;;
   ranges) ranges ;;
+  embed) embed ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"

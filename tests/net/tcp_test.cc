@@ -1,8 +1,14 @@
 // Kernel TCP through the Stream interface over loopback: bytes intact, backpressure, half-close.
 #include "net/tcp.h"
+#include "absl/strings/match.h"
+#include "net/timer.h"
 
 #include <catch2/catch.hpp>
 #include <openssl/sha.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -326,4 +332,57 @@ TEST_CASE("TCP stream: Abort resets the connection") {
   REQUIRE(loop.RunUntil([&] { return !sink.error.ok(); }, absl::Seconds(10)));
   REQUIRE_FALSE(sink.ended);
   REQUIRE(absl::IsUnavailable(sink.error));
+}
+
+TEST_CASE("TCP stream: Adopt carries one end of a socketpair both ways, with half-close") {
+  Loop loop;
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  auto adopted = TcpStream::Adopt(loop, sv[0]);
+  REQUIRE(adopted.ok());
+  std::unique_ptr<TcpStream> stream = std::move(*adopted);
+  Recorder rec;
+  rec.keep = true;
+  stream->SetHandler(&rec);
+  // From the caller's end (a plain fd) into the stream.
+  const std::string hello = "hello through a socketpair";
+  REQUIRE(::write(sv[1], hello.data(), hello.size()) == static_cast<ssize_t>(hello.size()));
+  REQUIRE(::shutdown(sv[1], SHUT_WR) == 0);
+  REQUIRE(loop.RunUntil([&] { return rec.ended; }, absl::Seconds(10)));
+  CHECK(rec.text == hello);
+  // And back, 1 MiB, then the stream's half-close reaches the fd as end of file.
+  const std::vector<uint8_t> big = Pattern(1 << 20, 7);
+  stream->Write(big);
+  stream->Shutdown();
+  std::vector<uint8_t> got;
+  bool eof = false;
+  Timer poll(loop);
+  poll.StartRepeating(absl::Milliseconds(1), [&] {
+    uint8_t buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        got.insert(got.end(), buf, buf + n);
+        continue;
+      }
+      if (n == 0) eof = true;
+      break;
+    }
+  });
+  REQUIRE(loop.RunUntil([&] { return eof; }, absl::Seconds(10)));
+  poll.Stop();
+  CHECK(got == big);
+  CHECK(rec.error.ok());
+  ::close(sv[1]);
+}
+
+TEST_CASE("TCP stream: Adopt of a descriptor that is not open fails with a message") {
+  Loop loop;
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ::close(p[0]);
+  ::close(p[1]);
+  auto adopted = TcpStream::Adopt(loop, p[0]);
+  REQUIRE_FALSE(adopted.ok());
+  CHECK(absl::StrContains(adopted.status().message(), "adopt socket"));
 }

@@ -1,0 +1,157 @@
+"""p2proxy: join a p2proxy overlay from Python, in userspace (no TUN, no root).
+
+    import p2proxy, ssl
+    with p2proxy.Client(state_dir="/var/lib/myapp/p2proxy", server="ctl.example.com:443",
+                        token=open("token").read().strip()) as client:
+        sock = client.dial("vault.example.internal", 443)       # a connected socket.socket
+        tls = ssl.create_default_context(cafile="ca.pem").wrap_socket(
+            sock, server_hostname="vault.example.internal")
+
+The connection is a plain socket (a socketpair end the library splices into the overlay), so
+select, selectors and asyncio (loop.sock_connect is not needed: pass it to
+asyncio.open_connection(sock=...)) work on it. Blocking calls release the GIL. Errors raise
+p2proxy.Error (with .code, the p2proxy::Code number) or one of its subclasses.
+
+The library is libp2proxy.so.0, found through P2PROXY_LIBRARY (a path), next to this package,
+or the system's library path.
+"""
+import ctypes
+import ctypes.util
+import json
+import os
+import socket
+
+__all__ = ["Client", "Error", "NotFound", "Unavailable", "Timeout", "InvalidArgument", "version"]
+
+_ERR_LEN = 1024
+
+
+class Error(Exception):
+    """A libp2proxy call failed; .code is the status code (p2proxy.h), str() the message."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidArgument(Error, ValueError):
+    pass
+
+
+class Timeout(Error, TimeoutError):
+    pass
+
+
+class NotFound(Error, LookupError):
+    pass
+
+
+class Unavailable(Error, ConnectionError):
+    pass
+
+
+_BY_CODE = {3: InvalidArgument, 4: Timeout, 5: NotFound, 14: Unavailable}
+
+
+def _load():
+    candidates = []
+    if os.environ.get("P2PROXY_LIBRARY"):
+        candidates.append(os.environ["P2PROXY_LIBRARY"])
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates.append(os.path.join(here, "libp2proxy.so.0"))
+    candidates.append("libp2proxy.so.0")
+    found = ctypes.util.find_library("p2proxy")
+    if found:
+        candidates.append(found)
+    errors = []
+    for path in candidates:
+        try:
+            # CDLL (not PyDLL): every call releases the GIL while it runs.
+            return ctypes.CDLL(path)
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+    raise ImportError("libp2proxy not found (set P2PROXY_LIBRARY to its path): " + "; ".join(errors))
+
+
+_lib = _load()
+_lib.p2proxy_version.restype = ctypes.c_char_p
+_lib.p2proxy_client_start.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_client_dial.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_int,
+                                     ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_client_resolve.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+                                        ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_client_status_json.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
+                                            ctypes.c_size_t]
+_lib.p2proxy_client_stop.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_client_free.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_free.argtypes = [ctypes.c_void_p]
+
+
+def _check(rc, err):
+    if rc != 0:
+        raise _BY_CODE.get(rc, Error)(rc, err.value.decode("utf-8", "replace"))
+
+
+def version():
+    """The library's version, "MAJOR.MINOR.PATCH"."""
+    return _lib.p2proxy_version().decode()
+
+
+class Client:
+    """A p2proxy client in this process (userspace). Keyword arguments are the fields of
+    p2proxy::ClientOptions (client.h): state_dir (required), server, token, name, socks5,
+    http_proxy, forwards, status_file, log_level, start_timeout_ms."""
+
+    def __init__(self, **options):
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_client_start(json.dumps(options).encode(), ctypes.byref(handle), err, _ERR_LEN), err)
+        self._handle = handle
+
+    def dial(self, host, port, timeout=15.0):
+        """A connected socket.socket to host:port through the overlay."""
+        fd = ctypes.c_int(-1)
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_client_dial(self._live(), host.encode(), port, int(timeout * 1000), ctypes.byref(fd),
+                                        err, _ERR_LEN), err)
+        return socket.socket(fileno=fd.value)
+
+    def resolve(self, host):
+        """The overlay address of a private name."""
+        out = ctypes.create_string_buffer(64)
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_client_resolve(self._live(), host.encode(), out, 64, err, _ERR_LEN), err)
+        return out.value.decode()
+
+    def status(self):
+        """The client's status as a dict (mode, server, peers, resources)."""
+        out = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_client_status_json(self._live(), ctypes.byref(out), err, _ERR_LEN), err)
+        try:
+            return json.loads(ctypes.string_at(out).decode())
+        finally:
+            _lib.p2proxy_free(out)
+
+    def close(self):
+        """Stop the client and every connection it carries."""
+        if self._handle:
+            _lib.p2proxy_client_free(self._handle)
+            self._handle = None
+
+    def _live(self):
+        if not self._handle:
+            raise Error(9, "the client is closed")
+        return self._handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,89 @@
+// c_api.cc: the C API (include/p2proxy/p2proxy.h) over p2proxy::Client. Nothing here throws
+// (the library is built without exceptions reaching it: allocation failure aborts).
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "p2proxy/client.h"
+#include "p2proxy/p2proxy.h"
+#include "p2proxy/version.h"
+
+struct p2proxy_client {
+  std::unique_ptr<p2proxy::Client> client;
+};
+
+namespace {
+
+int Report(const p2proxy::Status& st, char* err, size_t err_len) {
+  if (err != nullptr && err_len > 0) {
+    const std::string& m = st.message();
+    const size_t n = m.size() < err_len - 1 ? m.size() : err_len - 1;
+    std::memcpy(err, m.data(), n);
+    err[n] = '\0';
+  }
+  return static_cast<int>(st.code());
+}
+
+int Invalid(const char* what, char* err, size_t err_len) {
+  return Report(p2proxy::Status(p2proxy::Code::kInvalidArgument, what), err, err_len);
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* p2proxy_version(void) { return P2PROXY_VERSION_STRING; }
+
+int p2proxy_client_start(const char* options_json, p2proxy_client** out, char* err, size_t err_len) {
+  if (options_json == nullptr || out == nullptr) return Invalid("options_json and out are required", err, err_len);
+  *out = nullptr;
+  auto c = p2proxy::Client::StartFromJson(options_json);
+  if (!c.ok()) return Report(c.status(), err, err_len);
+  *out = new p2proxy_client{std::move(*c)};
+  return P2PROXY_OK;
+}
+
+int p2proxy_client_dial(p2proxy_client* client, const char* host, uint16_t port, int timeout_ms, int* fd, char* err,
+                        size_t err_len) {
+  if (client == nullptr || host == nullptr || fd == nullptr) return Invalid("client, host and fd are required", err, err_len);
+  *fd = -1;
+  auto r = client->client->Dial(host, port, timeout_ms > 0 ? timeout_ms : 15000);
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  *fd = *r;
+  return P2PROXY_OK;
+}
+
+int p2proxy_client_resolve(p2proxy_client* client, const char* host, char* out, size_t out_len, char* err,
+                           size_t err_len) {
+  if (client == nullptr || host == nullptr || out == nullptr || out_len == 0) {
+    return Invalid("client, host and out are required", err, err_len);
+  }
+  auto r = client->client->Resolve(host);
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  if (r->size() >= out_len) return Invalid("out_len: too small for the address", err, err_len);
+  std::memcpy(out, r->c_str(), r->size() + 1);
+  return P2PROXY_OK;
+}
+
+int p2proxy_client_status_json(p2proxy_client* client, char** out, char* err, size_t err_len) {
+  if (client == nullptr || out == nullptr) return Invalid("client and out are required", err, err_len);
+  *out = nullptr;
+  auto r = client->client->StatusJson();
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  char* copy = static_cast<char*>(std::malloc(r->size() + 1));
+  if (copy == nullptr) return Report(p2proxy::Status(p2proxy::Code::kResourceExhausted, "out of memory"), err, err_len);
+  std::memcpy(copy, r->c_str(), r->size() + 1);
+  *out = copy;
+  return P2PROXY_OK;
+}
+
+void p2proxy_client_stop(p2proxy_client* client) {
+  if (client != nullptr) client->client->Stop();
+}
+
+void p2proxy_client_free(p2proxy_client* client) { delete client; }
+
+void p2proxy_free(void* p) { std::free(p); }
+
+}  // extern "C"

@@ -1,0 +1,82 @@
+// The C API's refusals: every bad input is a status code and a message that names it, never a
+// crash; a handle is safe to stop twice and to free. (Dialing through a real server and site
+// is the e2e test `e2e:control:embed`: lwIP allows one stack per process.)
+#include "p2proxy/p2proxy.h"
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "p2proxy/client.h"
+#include "p2proxy/version.h"
+
+namespace {
+
+std::string Start(const char* json, int* rc) {
+  char err[512] = "unset";
+  p2proxy_client* c = nullptr;
+  *rc = p2proxy_client_start(json, &c, err, sizeof err);
+  CHECK(c == nullptr);
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("c api: the version", "[api]") { CHECK(std::string(p2proxy_version()) == P2PROXY_VERSION_STRING); }
+
+TEST_CASE("c api: bad options are refused with a message naming them", "[api]") {
+  int rc = 0;
+  std::string err = Start("{", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "options"));
+  err = Start("{\"state_dir\": \"/tmp/x\", \"colour\": 1}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "colour"));
+  err = Start("{}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "state_dir"));
+  err = Start("{\"state_dir\": \"/tmp/x\", \"log_level\": \"loud\"}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "log_level"));
+  err = Start("{\"state_dir\": \"/tmp/x\", \"socks5\": \"here\"}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "socks5"));
+  err = Start("{\"state_dir\": \"/tmp/x\", \"forwards\": [\"1:2\"]}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "forward"));
+  err = Start("{\"state_dir\": \"/tmp/x\", \"start_timeout_ms\": 999999999}", &rc);
+  CHECK(rc == 3);
+  CHECK(absl::StrContains(err, "start_timeout_ms"));
+  // Null arguments.
+  char small[8];
+  CHECK(p2proxy_client_start(nullptr, nullptr, small, sizeof small) == 3);
+  CHECK(std::string(small).size() == 7);  // the message is cut to the buffer, NUL-terminated
+  CHECK(p2proxy_client_start("{}", nullptr, nullptr, 0) == 3);
+}
+
+TEST_CASE("c api: a state dir that never enrolled, without a server, says what to do", "[api]") {
+  const std::string dir = "/tmp/p2proxy-api-test-" + std::to_string(::getpid());
+  int rc = 0;
+  std::string err = Start(("{\"state_dir\": \"" + dir + "\"}").c_str(), &rc);
+  CHECK(rc != 0);
+  INFO(err);
+  CHECK(absl::StrContains(err, "enroll"));
+  std::string cleanup = "rm -rf " + dir;
+  CHECK(std::system(cleanup.c_str()) == 0);
+}
+
+TEST_CASE("c api: calls on a null handle are refused", "[api]") {
+  char err[128];
+  int fd = 7;
+  CHECK(p2proxy_client_dial(nullptr, "x", 1, 10, &fd, err, sizeof err) == 3);
+  char out[32];
+  CHECK(p2proxy_client_resolve(nullptr, "x", out, sizeof out, err, sizeof err) == 3);
+  char* json = nullptr;
+  CHECK(p2proxy_client_status_json(nullptr, &json, err, sizeof err) == 3);
+  p2proxy_client_stop(nullptr);
+  p2proxy_client_free(nullptr);
+  p2proxy_free(nullptr);
+}
