@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,7 +54,10 @@ ABSL_FLAG(std::string, server, "",
 ABSL_FLAG(std::string, token, "",
           "Managed mode: the one-time device token (first start only). Prefer --token_file: a "
           "command line is visible to other users.");
-ABSL_FLAG(std::string, token_file, "", "Managed mode: a file holding the enrollment token.");
+ABSL_FLAG(std::string, token_file, "",
+          "Managed mode: a file holding the enrollment token. Without --server, --token or "
+          "--token_file, the environment's P2PROXY_SERVER and P2PROXY_TOKEN are used (the "
+          "packaged service reads them from /etc/p2proxy/client.env).");
 ABSL_FLAG(std::string, name, "", "Managed mode: the device's name at enrollment (default: its id).");
 ABSL_FLAG(uint16_t, listen_port, 0, "Managed mode: the WireGuard UDP port (0: an ephemeral one).");
 ABSL_FLAG(std::string, config, "",
@@ -401,6 +405,9 @@ int main(int argc, char** argv) {
     if (!token.ok()) return Fail(std::string(token.status().message()));
     o.token = *token;
   }
+  // The environment (a systemd EnvironmentFile) stands in for flags not given.
+  if (const char* v = getenv("P2PROXY_SERVER"); o.server.empty() && v != nullptr) o.server = v;
+  if (const char* v = getenv("P2PROXY_TOKEN"); o.token.empty() && v != nullptr) o.token = v;
   o.requested_name = absl::GetFlag(FLAGS_name);
   o.listen_port = absl::GetFlag(FLAGS_listen_port);
   if (!path.empty()) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -45,7 +46,10 @@ ABSL_FLAG(std::string, server, "",
 ABSL_FLAG(std::string, token, "",
           "Managed mode: the one-time enrollment token (only for the first start). Prefer "
           "--token_file: a command line is visible to other users.");
-ABSL_FLAG(std::string, token_file, "", "Managed mode: a file holding the enrollment token.");
+ABSL_FLAG(std::string, token_file, "",
+          "Managed mode: a file holding the enrollment token. Without --server, --token or "
+          "--token_file, the environment's P2PROXY_SERVER and P2PROXY_TOKEN are used (the "
+          "packaged service reads them from /etc/p2proxy/site.env).");
 ABSL_FLAG(std::string, name, "", "Managed mode: the site's name at enrollment (default: the token's).");
 ABSL_FLAG(uint16_t, listen_port, 0,
           "Managed mode: the WireGuard UDP port (0: an ephemeral one; the site only dials out).");
@@ -79,6 +83,9 @@ absl::StatusOr<std::unique_ptr<control::NodeAgent>> OpenAgent(net::Loop& loop) {
   if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
     P2P_ASSIGN_OR_RETURN(o.token, control::NodeAgent::ReadTokenFile(file));
   }
+  // The environment (a systemd EnvironmentFile) stands in for flags not given.
+  if (const char* v = getenv("P2PROXY_SERVER"); o.server.empty() && v != nullptr) o.server = v;
+  if (const char* v = getenv("P2PROXY_TOKEN"); o.token.empty() && v != nullptr) o.token = v;
   return control::NodeAgent::OpenAndWait(loop, std::move(o));
 }
 
