@@ -607,8 +607,14 @@ embed() {
   admin user add alice > /dev/null
   admin token create site s1 > "$E2E_TMP/site-token.out"
   admin token create device --user alice > "$E2E_TMP/device-token.out"
-  start_site --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/site-token.out")"
+  # The site enrolls as the packaged service starts it: server and token from its environment
+  # file (packaging/systemd/p2proxy-site.service), none on the command line.
+  printf 'P2PROXY_SERVER=198.18.1.1:443\nP2PROXY_TOKEN=%s\n' "$(token_of "$E2E_TMP/site-token.out")" > "$E2E_TMP/site.env"
+  bg "$S" site env $(cat "$E2E_TMP/site.env") "$SITE" --state_dir="$E2E_TMP/site-state" --audit_log="$E2E_TMP/site-audit.jsonl"
+  SITE_PID=$BG_PID
   wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  grep -q 'event=node.enrolled' "$E2E_TMP/site.log" || fail "the site did not enroll from its environment"
+  log "the site enrolled with P2PROXY_SERVER and P2PROXY_TOKEN from its environment, as its systemd unit runs it"
   admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
   admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
     --kind https --allow user:alice > /dev/null
