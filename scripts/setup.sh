@@ -23,7 +23,7 @@ codename="${VERSION_CODENAME:-}"
 [ "$codename" = bookworm ] || log "warning: tested on Debian 12 (bookworm), this is $codename"
 
 build_pkgs=(
-  build-essential cmake ninja-build ccache pkg-config git dpkg-dev
+  build-essential cmake ninja-build ccache pkg-config git dpkg-dev help2man
   clang libclang-rt-14-dev llvm
   libuv1-dev android-libboringssl-dev libc-ares-dev libprotobuf-dev protobuf-compiler
   libabsl-dev catch2 libnghttp2-dev libhttp-parser-dev libsqlite3-dev

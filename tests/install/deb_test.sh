@@ -13,7 +13,8 @@ deb=$(ls "$work"/*.deb | head -n1)
 dpkg-deb -c "$deb" | awk '{print $6}' > "$work/files"
 for f in ./usr/bin/p2proxy-server ./usr/bin/p2proxy-site ./usr/bin/p2proxy-client \
          ./usr/include/p2proxy/p2proxy.h ./usr/include/p2proxy/client.h \
-         ./usr/lib/systemd/system/p2proxy-site.service ./usr/lib/python3/dist-packages/p2proxy/__init__.py; do
+         ./usr/lib/systemd/system/p2proxy-site.service ./usr/lib/python3/dist-packages/p2proxy/__init__.py \
+         ./usr/share/man/man8/p2proxy-site.8 ./usr/share/man/man8/p2proxy-server.8 ./usr/share/man/man8/p2proxy-client.8; do
   grep -qx "$f" "$work/files" || { echo "the .deb lacks $f"; cat "$work/files"; exit 1; }
 done
 grep -q '/libp2proxy.so.0$' "$work/files" || { echo "the .deb lacks libp2proxy.so.0"; exit 1; }
