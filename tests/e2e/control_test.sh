@@ -432,22 +432,7 @@ userspace() {
   wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
 
   # The LAN's other apps: sshd (a key of our own, root login with it only) and a UDP echo.
-  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/ssh_host_key"
-  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/user_key"
-  cp "$E2E_TMP/user_key.pub" "$E2E_TMP/authorized_keys"
-  if [ ! -d /run/sshd ]; then mkdir -p /run/sshd; E2E_DIRS+=(/run/sshd); fi
-  cat > "$E2E_TMP/sshd_config" <<SSHD
-ListenAddress 198.19.0.2:22
-HostKey $E2E_TMP/ssh_host_key
-PidFile $E2E_TMP/sshd.pid
-AuthorizedKeysFile $E2E_TMP/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-SSHD
-  bg "$L" sshd /usr/sbin/sshd -D -e -f "$E2E_TMP/sshd_config"
+  start_sshd "$L" 198.19.0.2
   bg "$L" udpecho python3 "$here/tools/peer_flood.py" udp-echo 198.19.0.2 9999
   wait_until 30 "sshd listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.0.2:22"
 

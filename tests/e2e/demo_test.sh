@@ -116,22 +116,7 @@ nginx_conf nginx2 "$E2E_TMP/www2" 198.19.1.2:8080
 bg "$L" nginx nginx -c "$E2E_TMP/nginx.conf"
 bg "$L2" nginx2 nginx -c "$E2E_TMP/nginx2.conf"
 
-ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/ssh_host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/user_key"
-cp "$E2E_TMP/user_key.pub" "$E2E_TMP/authorized_keys"
-if [ ! -d /run/sshd ]; then mkdir -p /run/sshd; E2E_DIRS+=(/run/sshd); fi
-cat > "$E2E_TMP/sshd_config" <<SSHD
-ListenAddress 198.19.0.2:22
-HostKey $E2E_TMP/ssh_host_key
-PidFile $E2E_TMP/sshd.pid
-AuthorizedKeysFile $E2E_TMP/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-SSHD
-bg "$L" sshd /usr/sbin/sshd -D -e -f "$E2E_TMP/sshd_config"
+start_sshd "$L" 198.19.0.2
 wait_until 30 "nginx listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.0.2:8080"
 wait_until 30 "nginx2 listening" ip netns exec "$L2" sh -c "ss -ltn | grep -q 198.19.1.2:8080"
 wait_until 30 "sshd listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.0.2:22"

@@ -70,6 +70,29 @@ bg() {
   E2E_PIDS+=("$BG_PID")
 }
 
+# start_sshd NS ADDR: an sshd in NS on ADDR:22 that lets root in with the key
+# $E2E_TMP/user_key only (both keys made here); /run/sshd is made if missing (and then removed
+# at the end). Sets SSHD_PID; the caller waits for it to listen.
+start_sshd() {
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/ssh_host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$E2E_TMP/user_key"
+  cp "$E2E_TMP/user_key.pub" "$E2E_TMP/authorized_keys"
+  if [ ! -d /run/sshd ]; then mkdir -p /run/sshd; E2E_DIRS+=(/run/sshd); fi
+  cat > "$E2E_TMP/sshd_config" <<SSHD
+ListenAddress $2:22
+HostKey $E2E_TMP/ssh_host_key
+PidFile $E2E_TMP/sshd.pid
+AuthorizedKeysFile $E2E_TMP/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SSHD
+  bg "$1" sshd /usr/sbin/sshd -D -e -f "$E2E_TMP/sshd_config"
+  SSHD_PID=$BG_PID
+}
+
 # wait_until SECONDS DESCRIPTION CMD...: poll CMD (every 0.1 s) until it succeeds, or fail.
 wait_until() {
   local limit=$1 what=$2
