@@ -1,5 +1,7 @@
 // client_api.cc: p2proxy::Client (include/p2proxy/client.h) over client::ClientNode, on a
 // thread of its own.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -161,6 +163,11 @@ Result<std::unique_ptr<Client>> Client::Start(const ClientOptions& options) {
   std::future<absl::Status> started_f = started.get_future();
   const absl::Duration timeout = o.enroll_limit;
   raw->thread = std::thread([raw, o = std::move(o), timeout, started = std::move(started)]() mutable {
+    // A peer that closes its end makes writes fail with EPIPE, never kill the host program.
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
     LoopSide side;
     Mailbox mailbox(side.loop);
     auto node = client::ClientNode::Start(side.loop, std::move(o));
@@ -240,9 +247,8 @@ Result<int> Client::Dial(const std::string& host, uint16_t port, int timeout_ms)
         w->Set(Status(Code::kResourceExhausted, absl::StrCat("socketpair: ", base::ErrnoText(errno))));
         return;
       }
-      auto local = net::TcpStream::Adopt(side.loop, sv[0]);
+      auto local = net::TcpStream::Adopt(side.loop, sv[0]);  // owns sv[0], also on error
       if (!local.ok()) {
-        close(sv[0]);
         close(sv[1]);
         w->Set(FromAbsl(local.status()));
         return;

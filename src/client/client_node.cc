@@ -87,7 +87,7 @@ void ClientNode::Stop() {
   if (stopped_) return;
   stopped_ = true;
   status_timer_.Stop();
-  if (!options_.status_file.empty()) unlink(options_.status_file.c_str());
+  if (status_written_) unlink(options_.status_file.c_str());
   proxies_.reset();
   overlay_.reset();
   agent_.reset();
@@ -272,6 +272,7 @@ status::ClientStatus ClientNode::Status() {
 void ClientNode::Tick() {
   if (!options_.status_file.empty()) {
     absl::Status st = WriteStatusFile(options_.status_file, Status());
+    if (st.ok()) status_written_ = true;
     if (!st.ok() && !status_warned_) {
       status_warned_ = true;
       P2P_LOG(kWarn, "client.status_file_failed").Kv("error", st.message());

@@ -106,6 +106,7 @@ class ClientNode {
   std::unique_ptr<LocalProxies> proxies_;
   net::Timer status_timer_;
   bool status_warned_ = false;
+  bool status_written_ = false;  // Stop removes only a status file this node wrote
   bool health_reported_ = false;
   bool stopped_ = false;
 };

@@ -185,7 +185,7 @@ absl::Status Pump(int fd) {
       close(fd);
       return absl::UnavailableError(absl::StrCat("poll: ", base::ErrnoText(errno)));
     }
-    if (in_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (in_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
       const ssize_t n = read(0, buf.data(), buf.size());
       if (n > 0) {
         if (!WriteAll(fd, buf.data(), static_cast<size_t>(n))) {
@@ -197,7 +197,7 @@ absl::Status Pump(int fd) {
         shutdown(fd, SHUT_WR);
       }
     }
-    if (out_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (out_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
       const ssize_t n = read(fd, buf.data(), buf.size());
       if (n > 0) {
         if (!WriteAll(1, buf.data(), static_cast<size_t>(n))) {

@@ -110,9 +110,12 @@ class Client:
 
     def dial(self, host, port, timeout=15.0):
         """A connected socket.socket to host:port through the overlay."""
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidArgument(3, "port: %r is not 1-65535" % (port,))
+        timeout_ms = max(1, min(int(timeout * 1000), 2**31 - 1))
         fd = ctypes.c_int(-1)
         err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_client_dial(self._live(), host.encode(), port, int(timeout * 1000), ctypes.byref(fd),
+        _check(_lib.p2proxy_client_dial(self._live(), host.encode(), port, timeout_ms, ctypes.byref(fd),
                                         err, _ERR_LEN), err)
         return socket.socket(fileno=fd.value)
 
@@ -135,9 +138,10 @@ class Client:
 
     def close(self):
         """Stop the client and every connection it carries."""
-        if self._handle:
-            _lib.p2proxy_client_free(self._handle)
-            self._handle = None
+        # Taken out first, so that two closes never free it twice.
+        handle, self._handle = self._handle, None
+        if handle:
+            _lib.p2proxy_client_free(handle)
 
     def _live(self):
         if not self._handle:
