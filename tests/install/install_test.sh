@@ -48,7 +48,10 @@ check_runs() {  # BINARY: prints its usage and exits 2, having loaded the instal
   local rc=0
   LD_LIBRARY_PATH="$libdir" "$1" > "$work/run.out" 2>&1 || rc=$?
   [ "$rc" -eq 2 ] && grep -q usage "$work/run.out" || { echo "$1 did not run: exit $rc: $(cat "$work/run.out")"; exit 1; }
-  LD_LIBRARY_PATH="$libdir" ldd "$1" | grep -q "$libdir/libp2proxy.so.0" || { echo "$1 does not use the installed library"; exit 1; }
+  # (Captured first: grep -q stopping early would fail the pipeline under pipefail.)
+  local deps
+  deps=$(LD_LIBRARY_PATH="$libdir" ldd "$1")
+  grep -q "$libdir/libp2proxy.so.0" <<<"$deps" || { echo "$1 does not use the installed library: $deps"; exit 1; }
 }
 check_runs "$work/consumer/build/dial"
 check_runs "$work/consumer/build/resolve"
