@@ -16,7 +16,7 @@
 #   nat      a site behind a NAT (nftables masquerade with random ports, in S, for a host T on
 #            10.10.0.0/24): the server learns the site's public endpoint, the NAT's address and
 #            mapped port, from the site's WireGuard keepalives (not the port the site reports)
-#   failover two sites serve one resource (s2 on its own uplink and LAN, S2/L2), s1 with 40 ms
+#   failover (on the deployment ranges of `ranges`) two sites serve one resource (s2 on its own uplink and LAN, S2/L2), s1 with 40 ms
 #            added (tc netem): new connections use s2; kill -9 of s2 ten times: new connections
 #            succeed through s1 (the time after each kill is measured, the median must be under
 #            2 s); after s2 returns and answers its probes, new connections move back to it; a
@@ -33,7 +33,9 @@
 #            10.77.128.0/18): a client on a machine that routes 10.77.128.0/20 elsewhere (a
 #            Docker-like bridge) refuses to start, naming both ranges and the setting, and
 #            creates no interface; without that route the same client starts and serves
-#            https://vault.example.internal from 10.77.128.x with its resolver on 10.77.128.1
+#            https://vault.example.internal from 10.77.128.x with its resolver on 10.77.128.1;
+#            a second device in userspace mode on the same ranges does all `userspace` does
+#            (SOCKS5, HTTP proxy, ssh ProxyCommand and forward, UDP ASSOCIATE)
 #   embed    programs that embed the client through libp2proxy, as a user without root:
 #            examples/c/dial.c (the C API) fetches a page from a tcp resource, and refuses a name
 #            that is not a resource with its code; examples/python/fetch_vault.py (import
@@ -321,6 +323,7 @@ NFT
 }
 
 failover() {
+  reinit_ranges  # failover on a deployment's own ranges (the demo shows it on the default ones)
   S2="p2cS2-$E2E_ID"; L2="p2cL2-$E2E_ID"
   netns_add "$S2"; netns_add "$L2"
   veth_link "$I" 198.18.3.1/24 "$S2" 198.18.3.2/24
@@ -421,38 +424,30 @@ PY
   log "a keep-alive connection begun on s1 while s2 was down ran through every round unbroken: $(cat "$E2E_TMP/ka.out")"
 }
 
-userspace() {
-  admin user add alice > /dev/null
-  admin role add admins > /dev/null
-  admin user grant alice admins > /dev/null
-  admin token create site s1 > "$E2E_TMP/site-token.out"
-  admin token create device --user alice > "$E2E_TMP/device-token.out"
-  site_token=$(token_of "$E2E_TMP/site-token.out"); device_token=$(token_of "$E2E_TMP/device-token.out")
-  start_site --server=198.18.1.1:443 --token="$site_token"
-  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
-
-  # The LAN's other apps: sshd (a key of our own, root login with it only) and a UDP echo.
+# lan_extras: the LAN's other apps, sshd (a key of our own, root login with it only) and a UDP
+# echo, and their resources for alice (ssh.example.internal:22 tcp, udp.example.internal:9999 udp).
+lan_extras() {
   start_sshd "$L" 198.19.0.2
   bg "$L" udpecho python3 "$here/tools/peer_flood.py" udp-echo 198.19.0.2 9999
   wait_until 30 "sshd listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.19.0.2:22"
-
-  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
-  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
-    --kind https --allow role:admins > /dev/null
   admin resource add ssh --domain ssh.example.internal --site s1 --target 198.19.0.2:22 --kind tcp --port 22 \
     --allow user:alice > /dev/null
   admin resource add udpecho --domain udp.example.internal --site s1 --target 198.19.0.2:9999 --kind udp \
     --port 9999 --allow user:alice > /dev/null
+}
 
-  # The user: nobody, with a state dir of its own; nothing of the client runs as root.
+# user_client TOKEN: the user nobody (state dir U, `as_user`), nothing of the client as root:
+# `up` starts it in userspace mode in the background and returns once it runs (its log:
+# STATE_DIR/client.log); then curl through its SOCKS5 and HTTP proxies, ssh through the
+# ProxyCommand and through a static forward, and UDP through SOCKS5 UDP ASSOCIATE.
+as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+user_client() {
   U="$E2E_TMP/user"
   mkdir -p "$U/state"
   cp "$E2E_TMP/ca.pem" "$E2E_TMP/user_key" "$U/"
   chown -R nobody:nogroup "$U"; chmod 700 "$U" "$U/state"
   chmod 711 "$E2E_TMP"
-  as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
-  # `up` starts it in the background and returns once it runs (its log: STATE_DIR/client.log).
-  as_user "$CLIENT" up --state_dir="$U/state" --server=198.18.1.1:443 --token="$device_token" --userspace \
+  as_user "$CLIENT" up --state_dir="$U/state" --server=198.18.1.1:443 --token="$1" --userspace \
     --socks5=127.0.0.1:1080 --http_proxy=127.0.0.1:8080 --forward=127.0.0.1:2222:ssh.example.internal:22 \
     > "$E2E_TMP/up.out" || fail "up failed: $(cat "$E2E_TMP/up.out") $(cat "$U/state/client.log" 2>/dev/null)"
   UCLIENT_PID=$(grep -o 'pid [0-9]*' "$E2E_TMP/up.out" | head -n1 | cut -d' ' -f2)
@@ -460,7 +455,8 @@ userspace() {
   log "p2proxy-client up: $(head -n1 "$E2E_TMP/up.out")"
   grep -q 'event=client.up.*mode=userspace' "$U/state/client.log" || fail "the client's log does not say it is up in userspace mode"
   [ "$(ps -o user= -p "$UCLIENT_PID")" = nobody ] || fail "the client does not run as nobody: $(ps -o user= -p "$UCLIENT_PID")"
-  [ -z "$(ip -n "$C" -o link show type tun)" ] || fail "userspace mode created a TUN interface: $(ip -n "$C" -o link show type tun)"
+  [ -z "$(ip -n "$C" -o link show type tun | grep -v "p2c${E2E_ID:0:8}")" ] \
+    || fail "userspace mode created a TUN interface: $(ip -n "$C" -o link show type tun)"
 
   wait_until 30 "vault through SOCKS5" as_user curl -sf --max-time 2 --socks5-hostname 127.0.0.1:1080 \
     --cacert "$U/ca.pem" -o /dev/null https://vault.example.internal/
@@ -491,6 +487,22 @@ userspace() {
     || fail "UDP through SOCKS5 failed: $out"
   grep -q "reply=udp-$E2E_ID" <<<"$out" || fail "the UDP answer is not the echo: $out"
   log "as nobody: a datagram to udp.example.internal:9999 through SOCKS5 UDP ASSOCIATE came back: $out"
+}
+
+userspace() {
+  admin user add alice > /dev/null
+  admin role add admins > /dev/null
+  admin user grant alice admins > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+  site_token=$(token_of "$E2E_TMP/site-token.out"); device_token=$(token_of "$E2E_TMP/device-token.out")
+  start_site --server=198.18.1.1:443 --token="$site_token"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
+  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
+    --kind https --allow role:admins > /dev/null
+  lan_extras
+  user_client "$device_token"
 
   # Refusals: not a private name; a SOCKS4 client; a name in the zone that does not exist.
   if as_user curl -sf --max-time 5 --socks5-hostname 127.0.0.1:1080 -o /dev/null http://example.com/ 2>"$E2E_TMP/r1.err"; then
@@ -538,17 +550,23 @@ PY
   log "with no client running, the ProxyCommand started its own from the state dir, ssh worked, and it stopped"
 }
 
-ranges() {
-  # A deployment of its own ranges: the server is re-initialized with them.
+# reinit_ranges: the server re-initialized as a deployment of its own ranges, 10.77.0.0/17 for
+# nodes and 10.77.128.0/18 for resources.
+reinit_ranges() {
   kill "$SERVER_PID"
   wait_until 30 "server gone" sh -c "! kill -0 $SERVER_PID 2>/dev/null"
   rm -rf "$E2E_TMP/server"
   in_i "$SERVER" init --state_dir="$E2E_TMP/server" --public_address=198.18.1.1:443 \
     --node_range=10.77.0.0/17 --resource_range=10.77.128.0/18 > /dev/null
   start_server
+}
+
+ranges() {
+  reinit_ranges
   admin user add alice > /dev/null
   admin token create site s1 > "$E2E_TMP/site-token.out"
   admin token create device --user alice > "$E2E_TMP/device-token.out"
+  admin token create device --user alice > "$E2E_TMP/device2-token.out"
   start_site --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/site-token.out")"
   wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
   admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
@@ -584,6 +602,24 @@ ranges() {
   grep -q "p2proxy vault page $E2E_ID" "$E2E_TMP/page.html" || fail "the page is not the app's"
   wait_until 30 "ping the server at 10.77.0.1" in_c ping -c 1 -W 1 10.77.0.1
   log "with the bridge gone: vault.example.internal -> $addr (resolver 10.77.128.1), the page served, the server answers at 10.77.0.1"
+
+  # The rest of the client on these ranges: a second device of alice's, as nobody in userspace
+  # mode, with its proxies, ssh and UDP; its status shows addresses from the deployment's ranges.
+  lan_extras
+  user_client "$(token_of "$E2E_TMP/device2-token.out")"
+  as_user "$CLIENT" --state_dir="$U/state" status --json > "$E2E_TMP/status.json"
+  python3 - "$E2E_TMP/status.json" > "$E2E_TMP/status-ranges.out" <<'PY' \
+    || fail "status --json shows addresses outside the ranges: $(cat "$E2E_TMP/status.json")"
+import ipaddress, json, sys
+s = json.load(open(sys.argv[1]))
+nodes, res = ipaddress.ip_network("10.77.0.0/17"), ipaddress.ip_network("10.77.128.0/18")
+assert ipaddress.ip_address(s["node_address"].split("/")[0]) in nodes, s["node_address"]
+addrs = {r["name"]: r["address"] for r in s["resources"]}
+assert len(addrs) == 3 and all(ipaddress.ip_address(a) in res for a in addrs.values()), addrs
+print("node", s["node_address"], *[f"{n}={a}" for n, a in sorted(addrs.items())])
+PY
+  log "on 10.77.0.0/17 + 10.77.128.0/18 the userspace client works as on the default ranges: $(cat "$E2E_TMP/status-ranges.out")"
+  as_user "$CLIENT" --state_dir="$U/state" down > /dev/null || fail "down failed"
 }
 
 embed() {
@@ -612,7 +648,6 @@ embed() {
   cp "$E2E_TMP/ca.pem" "$U/"
   chown -R nobody:nogroup "$U"; chmod 700 "$U" "$U/state"
   chmod 711 "$E2E_TMP"
-  as_user() { ip netns exec "$C" setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
   opts="{\"state_dir\": \"$U/state\", \"server\": \"198.18.1.1:443\", \"token\": \"$(token_of "$E2E_TMP/device-token.out")\"}"
   # The snapshot arrives just after enrollment: the first dial may find no name yet.
   dial_once() { as_user "$DIAL" "$opts" web.example.internal 80 > "$E2E_TMP/dial.out" 2> "$E2E_TMP/dial.log"; }
