@@ -1,7 +1,4 @@
 // p2proxy-site: flags, config loading, signals, and a call into the site role.
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -25,10 +22,9 @@
 #include "net/loop.h"
 #include "net/signal.h"
 #include "control/node_agent.h"
-#include "site/audit_wire.h"
 #include "site/site.h"
 #include "site/site_config.h"
-#include "site/snapshot_config.h"
+#include "site/site_node.h"
 
 ABSL_FLAG(std::string, config, "",
           "Static mode: the configuration (JSON; schema: src/site/site_config.proto): the site's "
@@ -72,52 +68,23 @@ int Fail(const std::string& msg) {
 
 using namespace p2proxy;
 
-// OpenAgent loads the state dir, or enrolls with --server and --token first.
-absl::StatusOr<std::unique_ptr<control::NodeAgent>> OpenAgent(net::Loop& loop) {
-  control::NodeAgentOptions o;
+// NodeOptions: the managed-mode flags, with the environment (a systemd EnvironmentFile)
+// standing in for --server and --token when not given.
+absl::StatusOr<site::SiteNodeOptions> NodeOptions(const site::Site::Options& site_options) {
+  site::SiteNodeOptions o;
   o.state_dir = absl::GetFlag(FLAGS_state_dir);
-  o.kind = control::wire::NODE_KIND_SITE;
   o.server = absl::GetFlag(FLAGS_server);
   o.token = absl::GetFlag(FLAGS_token);
   o.requested_name = absl::GetFlag(FLAGS_name);
   if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
     P2P_ASSIGN_OR_RETURN(o.token, control::NodeAgent::ReadTokenFile(file));
   }
-  // The environment (a systemd EnvironmentFile) stands in for flags not given.
   if (const char* v = getenv("P2PROXY_SERVER"); o.server.empty() && v != nullptr) o.server = v;
   if (const char* v = getenv("P2PROXY_TOKEN"); o.token.empty() && v != nullptr) o.token = v;
-  return control::NodeAgent::OpenAndWait(loop, std::move(o));
-}
-
-// ServerOnlySnapshot: the site's configuration before the server's first push: the server as
-// its only peer, nothing served.
-control::wire::Snapshot ServerOnlySnapshot(const control::wire::Enrolled& enrolled) {
-  control::wire::Snapshot s;
-  control::wire::Peer* server = s.add_peers();
-  server->set_public_key(enrolled.server_wireguard_public_key());
-  server->add_allowed_ips(absl::StrCat(enrolled.server_node_address(), "/32"));
-  server->set_node_id("server");
-  server->set_kind(control::wire::NODE_KIND_SERVER);
-  s.mutable_site();
-  return s;
-}
-
-// LocalEndpoints: this host's IPv4 addresses with the WireGuard port, for the server.
-std::vector<std::string> LocalEndpoints(uint16_t port) {
-  std::vector<std::string> out;
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return out;
-  for (ifaddrs* i = list; i != nullptr && out.size() < 16; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
-    char text[INET_ADDRSTRLEN];
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-    if (::inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text)) == nullptr) continue;
-    std::string e = absl::StrCat(text, ":", port);
-    if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(std::move(e));
-  }
-  ::freeifaddrs(list);
-  if (out.empty()) out.push_back(absl::StrCat("127.0.0.1:", port));
-  return out;
+  o.listen_port = absl::GetFlag(FLAGS_listen_port);
+  o.audit_log = absl::GetFlag(FLAGS_audit_log);
+  o.site = site_options;
+  return o;
 }
 
 }  // namespace
@@ -177,54 +144,31 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   net::Loop loop;
   const std::string path = absl::GetFlag(FLAGS_config);
-  absl::StatusOr<site::SiteConfig> config = absl::UnknownError("no config");
-  std::unique_ptr<control::NodeAgent> agent;
-  site::ManagedSite self;
+  // s: the running site; in managed mode it belongs to node.
+  std::unique_ptr<site::SiteNode> node;
+  std::unique_ptr<site::Site> static_site;
+  site::Site* s = nullptr;
   if (!path.empty()) {
     std::ifstream in(path);
     if (!in) return Fail(absl::StrCat("--config: cannot read ", path));
     std::stringstream text;
     text << in.rdbuf();
-    config = site::ParseSiteConfigJson(text.str());
+    auto config = site::ParseSiteConfigJson(text.str());
     if (!config.ok()) return Fail(absl::StrCat(path, ": ", config.status().message()));
+    auto created = site::Site::Create(loop, base::RealClock::Get(), *config, options);
+    if (!created.ok()) return Fail(std::string(created.status().message()));
+    static_site = std::move(*created);
+    s = static_site.get();
   } else {
     if (absl::GetFlag(FLAGS_state_dir).empty()) {
       return Fail("give --config=FILE (static mode) or --state_dir=DIR (managed mode); see --help");
     }
-    auto opened = OpenAgent(loop);
-    if (!opened.ok()) return Fail(std::string(opened.status().message()));
-    agent = std::move(*opened);
-    auto address = base::IpAddress::Parse(agent->enrolled().node_address());
-    if (!address.ok()) return Fail("the state dir's node address does not parse: enroll again");
-    self.node_id = agent->enrolled().node_id();
-    self.private_key = agent->wireguard_key();
-    self.node_address = *address;
-    self.listen_port = absl::GetFlag(FLAGS_listen_port);
-    self.audit_log = absl::GetFlag(FLAGS_audit_log);
-    // Start from the last snapshot (without https resources, whose keys were never written
-    // down), or with the server alone; the server's push brings the rest.
-    if (agent->stored_snapshot()) config = site::SiteConfigFromSnapshot(*agent->stored_snapshot(), self);
-    if (!config.ok()) {
-      if (agent->stored_snapshot()) {
-        P2P_LOG(kWarn, "site.stored_snapshot_unusable").Kv("error", config.status().message());
-      }
-      config = site::SiteConfigFromSnapshot(ServerOnlySnapshot(agent->enrolled()), self);
-    }
-    if (!config.ok()) return Fail(std::string(config.status().message()));
-  }
-
-  auto s = site::Site::Create(loop, base::RealClock::Get(), *config, options);
-  if (!s.ok()) return Fail(std::string(s.status().message()));
-  if (agent) {
-    control::NodeAgent* a = agent.get();
-    (*s)->audit().SetTap([a](const http::AuditEvent& e) { a->Audit(site::AuditEventToWire(e)); });
-    agent->Run([&s, &self](const control::wire::Snapshot& snapshot) -> absl::Status {
-      if (!*s) return absl::UnavailableError("the site is stopping");
-      auto next = site::SiteConfigFromSnapshot(snapshot, self);
-      if (!next.ok()) return next.status();
-      return (*s)->Apply(*next).status();
-    });
-    agent->ReportEndpoints(LocalEndpoints((*s)->transport().listen_port()));
+    auto o = NodeOptions(options);
+    if (!o.ok()) return Fail(std::string(o.status().message()));
+    auto started = site::SiteNode::Start(loop, base::RealClock::Get(), std::move(*o));
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    node = std::move(*started);
+    s = &node->site();
   }
 
   bool stopping = false;
@@ -232,7 +176,9 @@ int main(int argc, char** argv) {
     if (stopping) return;
     stopping = true;
     P2P_LOG(kInfo, "site.stopping").Kv("signal", why);
-    s->reset();
+    s = nullptr;
+    node.reset();
+    static_site.reset();
     loop.Stop();
   };
   net::SignalWatcher term(loop), intr(loop), usr1(loop), hup(loop);
@@ -241,7 +187,7 @@ int main(int argc, char** argv) {
   // A config that does not parse or cannot be applied is refused whole and logged; the site
   // keeps the one it has.
   (void)hup.Watch(SIGHUP, [&] {
-    if (!*s) return;
+    if (s == nullptr) return;
     if (path.empty()) {
       P2P_LOG(kInfo, "site.reload_skipped").Kv("why", "managed mode: the configuration comes from the server");
       return;
@@ -255,18 +201,18 @@ int main(int argc, char** argv) {
       P2P_LOG(kError, "site.reload_refused").Kv("config", path).Kv("error", next.status().message());
       return;
     }
-    auto applied = (*s)->Apply(*next);
+    auto applied = s->Apply(*next);
     if (!applied.ok()) {
       P2P_LOG(kError, "site.reload_refused").Kv("config", path).Kv("error", applied.status().message());
     }
-    (void)(*s)->ReloadCertificates();
+    (void)s->ReloadCertificates();
   });
   // SIGUSR1 logs the counters (until the metrics listener exists).
   (void)usr1.Watch(SIGUSR1, [&] {
-    if (!*s) return;
-    const auto& c = (*s)->counters();
-    const auto& st = (*s)->netstack().counters();
-    const auto& wc = (*s)->transport().device().counters();
+    if (s == nullptr) return;
+    const auto& c = s->counters();
+    const auto& st = s->netstack().counters();
+    const auto& wc = s->transport().device().counters();
     P2P_LOG(kInfo, "site.stats")
         .Kv("tcp_accepted", c.tcp_accepted)
         .Kv("tcp_completed", c.tcp_completed)
@@ -275,7 +221,7 @@ int main(int argc, char** argv) {
         .Kv("denied", c.denied)
         .Kv("revoked", c.revoked)
         .Kv("applied", c.applied)
-        .Kv("active", (*s)->active_connections())
+        .Kv("active", s->active_connections())
         .Kv("bytes_to_targets", c.bytes_to_targets)
         .Kv("bytes_from_targets", c.bytes_from_targets)
         .Kv("tcp_rst_sent", st.tcp_rst_sent)

@@ -50,7 +50,8 @@ struct ClientOptions {
 class Client {
  public:
   // Start enrolls (first time) or loads the state dir and brings the client up on a thread of
-  // its own. The client works from its last snapshot even while the server is away.
+  // its own. It returns once the server's current configuration arrived; with the server away
+  // it works from its last snapshot (after waiting at most 5 s for the server).
   static Result<std::unique_ptr<Client>> Start(const ClientOptions& options);
   // StartFromJson is Start with the options as a JSON object whose fields are the names above
   // ({"state_dir": "...", "server": "...", "forwards": ["2222:ssh.example.internal:22"]}).

@@ -1,4 +1,5 @@
-/* p2proxy.h: libp2proxy's C API. Opaque handles, thread-safe, no C++ exception crosses it.
+/* p2proxy.h: libp2proxy's C API: a client (dial private resources) and a site (serve them
+ * from this program). Opaque handles, thread-safe, no C++ exception crosses it.
  * Every call that can fail returns 0 (P2PROXY_OK) or a status code (the numbers of
  * p2proxy::Code: 3 invalid argument, 4 deadline exceeded, 5 not found, 9 failed precondition,
  * 14 unavailable, ...), and writes a message a person can act on into |err| (|err_len| bytes,
@@ -49,6 +50,41 @@ int p2proxy_client_status_json(p2proxy_client* client, char** out, char* err, si
 void p2proxy_client_stop(p2proxy_client* client);
 /* p2proxy_client_free: stop if needed, then release the handle. NULL is allowed. */
 void p2proxy_client_free(p2proxy_client* client);
+
+typedef struct p2proxy_site p2proxy_site;
+typedef struct p2proxy_listener p2proxy_listener;
+
+/* p2proxy_site_start: a site from |options_json| (the fields of p2proxy::SiteOptions in site.h:
+ * state_dir, server, token, name, listen_port, audit_log, log_level, start_timeout_ms),
+ * running on a thread of its own. It serves its resources whose target is "in-process" through
+ * the listeners below. *out is set on success. */
+int p2proxy_site_start(const char* options_json, p2proxy_site** out, char* err, size_t err_len);
+/* p2proxy_site_listen: take the connections to the site's in-process resources on |port| (443
+ * for an https resource: requests arrive as plain HTTP/1.1 with X-P2proxy-User/-Roles). */
+int p2proxy_site_listen(p2proxy_site* site, uint16_t port, p2proxy_listener** out, char* err, size_t err_len);
+/* p2proxy_site_status_json: the site's status as JSON in *out (node, server connection,
+ * resources), to be freed with p2proxy_free. */
+int p2proxy_site_status_json(p2proxy_site* site, char** out, char* err, size_t err_len);
+/* p2proxy_site_stop: bring the site down (idempotent); its listeners' accepts then fail with 1
+ * (cancelled). The handle stays valid until freed. */
+void p2proxy_site_stop(p2proxy_site* site);
+/* p2proxy_site_free: stop if needed, then release the handle. NULL is allowed. Listeners stay
+ * valid until freed. */
+void p2proxy_site_free(p2proxy_site* site);
+
+/* p2proxy_listener_accept: the next connection, waiting at most |timeout_ms| (negative: no
+ * limit, 0: none), as a connected stream socket in *fd that the caller closes; if |peer_json| is
+ * not NULL, who it comes from in *peer_json ({"resource", "user", "roles", "address", "port"};
+ * free with p2proxy_free). 4: none in time; 1: the listener is closed or the site stopped. */
+int p2proxy_listener_accept(p2proxy_listener* listener, int timeout_ms, int* fd, char** peer_json, char* err,
+                            size_t err_len);
+/* p2proxy_listener_fd: a descriptor that is readable while a connection waits to be accepted or
+ * once the listener is closed (for poll, select, asyncio's add_reader). Owned by the listener. */
+int p2proxy_listener_fd(p2proxy_listener* listener);
+/* p2proxy_listener_close: stop taking connections on the port (idempotent). */
+void p2proxy_listener_close(p2proxy_listener* listener);
+/* p2proxy_listener_free: close if needed, then release the handle. NULL is allowed. */
+void p2proxy_listener_free(p2proxy_listener* listener);
 
 /* p2proxy_free: release memory the library returned (status JSON). NULL is allowed. */
 void p2proxy_free(void* p);

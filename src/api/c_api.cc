@@ -1,16 +1,28 @@
 // c_api.cc: the C API (include/p2proxy/p2proxy.h) over p2proxy::Client. Nothing here throws
 // (the library is built without exceptions reaching it: allocation failure aborts).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "p2proxy/client.h"
+#include "api/convert.h"
 #include "p2proxy/p2proxy.h"
+#include "p2proxy/site.h"
 #include "p2proxy/version.h"
 
 struct p2proxy_client {
   std::unique_ptr<p2proxy::Client> client;
+};
+
+struct p2proxy_site {
+  std::unique_ptr<p2proxy::Site> site;
+};
+
+struct p2proxy_listener {
+  std::unique_ptr<p2proxy::Listener> listener;
 };
 
 namespace {
@@ -27,6 +39,33 @@ int Report(const p2proxy::Status& st, char* err, size_t err_len) {
 
 int Invalid(const char* what, char* err, size_t err_len) {
   return Report(p2proxy::Status(p2proxy::Code::kInvalidArgument, what), err, err_len);
+}
+
+// Copy gives |s| in memory from malloc, for p2proxy_free; null when out of memory.
+char* Copy(const std::string& s) {
+  char* copy = static_cast<char*>(std::malloc(s.size() + 1));
+  if (copy != nullptr) std::memcpy(copy, s.c_str(), s.size() + 1);
+  return copy;
+}
+
+int OutOfMemory(char* err, size_t err_len) {
+  return Report(p2proxy::Status(p2proxy::Code::kResourceExhausted, "out of memory"), err, err_len);
+}
+
+std::string PeerJson(const p2proxy::Peer& p) {
+  std::string out = "{\"resource\":";
+  p2proxy::api::AppendJson(&out, p.resource);
+  out += ",\"user\":";
+  p2proxy::api::AppendJson(&out, p.user);
+  out += ",\"roles\":[";
+  for (size_t i = 0; i < p.roles.size(); ++i) {
+    if (i > 0) out += ',';
+    p2proxy::api::AppendJson(&out, p.roles[i]);
+  }
+  out += "],\"address\":";
+  p2proxy::api::AppendJson(&out, p.address);
+  out += ",\"port\":" + std::to_string(p.port) + "}";
+  return out;
 }
 
 }  // namespace
@@ -71,11 +110,8 @@ int p2proxy_client_status_json(p2proxy_client* client, char** out, char* err, si
   *out = nullptr;
   auto r = client->client->StatusJson();
   if (!r.ok()) return Report(r.status(), err, err_len);
-  char* copy = static_cast<char*>(std::malloc(r->size() + 1));
-  if (copy == nullptr) return Report(p2proxy::Status(p2proxy::Code::kResourceExhausted, "out of memory"), err, err_len);
-  std::memcpy(copy, r->c_str(), r->size() + 1);
-  *out = copy;
-  return P2PROXY_OK;
+  *out = Copy(*r);
+  return *out == nullptr ? OutOfMemory(err, err_len) : P2PROXY_OK;
 }
 
 void p2proxy_client_stop(p2proxy_client* client) {
@@ -83,6 +119,65 @@ void p2proxy_client_stop(p2proxy_client* client) {
 }
 
 void p2proxy_client_free(p2proxy_client* client) { delete client; }
+
+int p2proxy_site_start(const char* options_json, p2proxy_site** out, char* err, size_t err_len) {
+  if (options_json == nullptr || out == nullptr) return Invalid("options_json and out are required", err, err_len);
+  *out = nullptr;
+  auto s = p2proxy::Site::StartFromJson(options_json);
+  if (!s.ok()) return Report(s.status(), err, err_len);
+  *out = new p2proxy_site{std::move(*s)};
+  return P2PROXY_OK;
+}
+
+int p2proxy_site_listen(p2proxy_site* site, uint16_t port, p2proxy_listener** out, char* err, size_t err_len) {
+  if (site == nullptr || out == nullptr) return Invalid("site and out are required", err, err_len);
+  *out = nullptr;
+  auto l = site->site->Listen(port);
+  if (!l.ok()) return Report(l.status(), err, err_len);
+  *out = new p2proxy_listener{std::move(*l)};
+  return P2PROXY_OK;
+}
+
+int p2proxy_site_status_json(p2proxy_site* site, char** out, char* err, size_t err_len) {
+  if (site == nullptr || out == nullptr) return Invalid("site and out are required", err, err_len);
+  *out = nullptr;
+  auto r = site->site->StatusJson();
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  *out = Copy(*r);
+  return *out == nullptr ? OutOfMemory(err, err_len) : P2PROXY_OK;
+}
+
+void p2proxy_site_stop(p2proxy_site* site) {
+  if (site != nullptr) site->site->Stop();
+}
+
+void p2proxy_site_free(p2proxy_site* site) { delete site; }
+
+int p2proxy_listener_accept(p2proxy_listener* listener, int timeout_ms, int* fd, char** peer_json, char* err,
+                            size_t err_len) {
+  if (listener == nullptr || fd == nullptr) return Invalid("listener and fd are required", err, err_len);
+  *fd = -1;
+  if (peer_json != nullptr) *peer_json = nullptr;
+  auto c = listener->listener->Accept(timeout_ms);
+  if (!c.ok()) return Report(c.status(), err, err_len);
+  if (peer_json != nullptr) {
+    *peer_json = Copy(PeerJson(c->peer));
+    if (*peer_json == nullptr) {
+      ::close(c->fd);
+      return OutOfMemory(err, err_len);
+    }
+  }
+  *fd = c->fd;
+  return P2PROXY_OK;
+}
+
+int p2proxy_listener_fd(p2proxy_listener* listener) { return listener == nullptr ? -1 : listener->listener->fd(); }
+
+void p2proxy_listener_close(p2proxy_listener* listener) {
+  if (listener != nullptr) listener->listener->Close();
+}
+
+void p2proxy_listener_free(p2proxy_listener* listener) { delete listener; }
 
 void p2proxy_free(void* p) { std::free(p); }
 

@@ -1,23 +1,22 @@
 // client_api.cc: p2proxy::Client (include/p2proxy/client.h) over client::ClientNode, on a
 // thread of its own.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "api/api_options.pb.h"
 #include "api/convert.h"
 #include "api/mailbox.h"
+#include "api/role_thread.h"
+#include "api/waiter.h"
 #include "base/errno_text.h"
 #include "base/log.h"
 #include "client/client_node.h"
@@ -34,7 +33,11 @@ namespace p2proxy {
 namespace {
 
 using api::FromAbsl;
-using api::Mailbox;
+using api::Wait;
+using api::Waiter;
+
+// kFreshSnapshotWait: how long Start waits for the server's snapshot when it has a stored one.
+constexpr absl::Duration kFreshSnapshotWait = absl::Seconds(5);
 
 Status Stopped() { return Status(Code::kFailedPrecondition, "the client is stopped"); }
 
@@ -58,7 +61,8 @@ struct LoopSide {
     raw->Start();
   }
 
-  void StopAll() {
+  // Close takes the role down (RoleThread calls it on the loop's thread at the end).
+  void Close() {
     auto all = std::move(splices);
     splices.clear();
     for (auto& [raw, sp] : all) sp->Abort(absl::CancelledError("the client stopped"));
@@ -66,53 +70,11 @@ struct LoopSide {
   }
 };
 
-// Waiter: a result that the loop's thread sets and a caller waits for, at most once, with
-// a deadline; what arrives after the caller gave up is handed to |discard|.
-template <typename T>
-struct Waiter {
-  std::mutex mu;
-  std::promise<Result<T>> promise;
-  bool done = false;
-  bool abandoned = false;
-  // Set returns false if the caller is gone (the value was not taken).
-  bool Set(Result<T> r) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (done || abandoned) return false;
-    done = true;
-    promise.set_value(std::move(r));
-    return true;
-  }
-};
-
-template <typename T>
-Result<T> Wait(const std::shared_ptr<Waiter<T>>& w, int timeout_ms, const std::string& what) {
-  std::future<Result<T>> f = w->promise.get_future();
-  if (f.wait_for(std::chrono::milliseconds(timeout_ms)) == std::future_status::timeout) {
-    std::lock_guard<std::mutex> lock(w->mu);
-    if (!w->done) {
-      w->abandoned = true;
-      return Status(Code::kDeadlineExceeded, absl::StrCat(what, ": no answer within ", timeout_ms, " ms"));
-    }
-  }
-  return f.get();
-}
-
 }  // namespace
 
 struct Client::Impl {
-  std::thread thread;
-  std::mutex mu;
-  Mailbox* mailbox = nullptr;  // set while the loop runs
-  LoopSide* side = nullptr;
-  bool stopped = false;
-
-  // Run posts |fn| to the loop's thread; false if the client stopped.
-  bool Run(std::function<void(LoopSide&)> fn) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (stopped || mailbox == nullptr) return false;
-    LoopSide* s = side;
-    return mailbox->Post([s, fn = std::move(fn)] { fn(*s); });
-  }
+  api::RoleThread<LoopSide> role;
+  bool Run(std::function<void(LoopSide&)> fn) { return role.Run(std::move(fn)); }
 };
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -158,75 +120,32 @@ Result<std::unique_ptr<Client>> Client::Start(const ClientOptions& options) {
   }
 
   auto impl = std::make_unique<Impl>();
-  Impl* raw = impl.get();
-  std::promise<absl::Status> started;
-  std::future<absl::Status> started_f = started.get_future();
   const absl::Duration timeout = o.enroll_limit;
-  raw->thread = std::thread([raw, o = std::move(o), timeout, started = std::move(started)]() mutable {
-    // A peer that closes its end makes writes fail with EPIPE, never kill the host program.
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-    LoopSide side;
-    Mailbox mailbox(side.loop);
+  absl::Status st = impl->role.Start([o = std::move(o), timeout](LoopSide& side) mutable -> absl::Status {
     auto node = client::ClientNode::Start(side.loop, std::move(o));
-    if (!node.ok()) {
-      mailbox.Close();
-      for (int i = 0; i < 4; ++i) side.loop.RunOnce(false);
-      started.set_value(node.status());
-      return;
-    }
+    if (!node.ok()) return node.status();
     side.node = std::move(*node);
     // A first start has no snapshot yet: wait for it (within the start timeout), so that a
     // Dial right after Start finds the names.
     if (!side.node->has_config() &&
         !side.loop.RunUntil([&side] { return side.node->has_config(); }, timeout)) {
-      side.StopAll();
-      mailbox.Close();
-      for (int i = 0; i < 8; ++i) side.loop.RunOnce(false);
-      started.set_value(absl::DeadlineExceededError(
+      return absl::DeadlineExceededError(
           absl::StrCat("enrolled, but no configuration from the server within ", absl::FormatDuration(timeout),
-                       ": is the server reachable? the client starts from its state dir next time")));
-      return;
+                       ": is the server reachable? the client starts from its state dir next time"));
     }
-    {
-      std::lock_guard<std::mutex> lock(raw->mu);
-      raw->mailbox = &mailbox;
-      raw->side = &side;
+    // A start from the stored snapshot waits a little for the server's current one, so that a
+    // resource added since is found by the first Dial; an unreachable server costs at most this.
+    if (!side.node->synced()) {
+      side.loop.RunUntil([&side] { return side.node->synced(); }, std::min(timeout, kFreshSnapshotWait));
     }
-    started.set_value(absl::OkStatus());
-    side.loop.Run();  // until Stop's task stops it
-    {
-      std::lock_guard<std::mutex> lock(raw->mu);
-      raw->mailbox = nullptr;
-      raw->side = nullptr;
-    }
-    side.StopAll();
-    mailbox.Close();
-    // Close callbacks and deferred deletes.
-    for (int i = 0; i < 8; ++i) side.loop.RunOnce(false);
+    return absl::OkStatus();
   });
-  absl::Status st = started_f.get();
-  if (!st.ok()) {
-    raw->thread.join();
-    return FromAbsl(st);
-  }
+  if (!st.ok()) return FromAbsl(st);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
 void Client::Stop() {
-  if (!impl_) return;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stopped) return;
-    impl_->stopped = true;
-    if (impl_->mailbox) {
-      LoopSide* s = impl_->side;
-      impl_->mailbox->Post([s] { s->loop.Stop(); });
-    }
-  }
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_) impl_->role.Stop();
 }
 
 Result<int> Client::Dial(const std::string& host, uint16_t port, int timeout_ms) {

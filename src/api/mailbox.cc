@@ -1,6 +1,8 @@
 // mailbox.cc: Mailbox.
 #include "api/mailbox.h"
 
+#include <atomic>
+
 namespace p2proxy::api {
 
 Mailbox::Mailbox(net::Loop& loop) {
@@ -43,5 +45,13 @@ void Mailbox::Drain() {
   }
   for (auto& fn : work) fn();
 }
+
+namespace {
+std::atomic<bool> g_stack_slot{false};
+}  // namespace
+
+bool AcquireStackSlot() { return !g_stack_slot.exchange(true); }
+
+void ReleaseStackSlot() { g_stack_slot = false; }
 
 }  // namespace p2proxy::api

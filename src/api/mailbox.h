@@ -33,6 +33,22 @@ class Mailbox {
   bool closed_ = false;
 };
 
+// One userspace TCP/IP stack per process (lwIP is global): a Client or Site of the public API
+// holds the slot from Start until its thread ends. Taken before enrolling, so a second role in
+// the same process fails before it spends a token.
+bool AcquireStackSlot();
+void ReleaseStackSlot();
+// StackSlotGuard releases the slot when it goes out of scope.
+struct StackSlotGuard {
+  StackSlotGuard() = default;
+  StackSlotGuard(const StackSlotGuard&) = delete;
+  StackSlotGuard& operator=(const StackSlotGuard&) = delete;
+  ~StackSlotGuard() { ReleaseStackSlot(); }
+};
+inline constexpr const char* kStackSlotTaken =
+    "a p2proxy Client or Site already runs in this process (one per process: its userspace TCP/IP "
+    "stack is process-wide); stop it first, or run the other in a process of its own";
+
 }  // namespace p2proxy::api
 
 #endif  // P2PROXY_API_MAILBOX_H_

@@ -76,6 +76,9 @@ class ClientNode {
 
   const PrivateNames& names() const { return names_; }
   // has_config: managed mode has a snapshot (stored or received); static mode always.
+  // synced: the server's current snapshot arrived in this run (static mode: always). A start
+  // from the stored snapshot may lack resources added since.
+  bool synced() const { return !agent_ || agent_->applied_version() > 0; }
   bool has_config() const {
     return !agent_ || agent_->stored_snapshot().has_value() || agent_->applied_version() > 0;
   }

@@ -490,8 +490,13 @@ absl::Status CheckResource(const wire::Resource& m, const std::string& p) {
     if (!sites.insert(t.site_id()).second) {
       return Bad(StrCat(tp, ".site_id"), StrCat(QuoteForError(t.site_id()), " is listed twice"));
     }
-    if (!t.address().empty())
+    if (t.address() == kInProcessTarget) {
+      if (m.kind() == wire::RESOURCE_KIND_UDP) {
+        return Bad(StrCat(tp, ".address"), "\"in-process\" serves tcp and https resources only");
+      }
+    } else if (!t.address().empty()) {
       P2P_RETURN_IF_ERROR(CheckHostPort(t.address(), StrCat(tp, ".address")));
+    }
   }
   return CheckAccess(m.access(), StrCat(p, ".access"), https);
 }

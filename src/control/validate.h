@@ -23,6 +23,9 @@ inline constexpr size_t kMaxAllowedIps = 1'024;     // Peer.allowed_ips
 inline constexpr size_t kMaxRoles = 64;             // Peer.roles, AuditEvent.roles
 inline constexpr size_t kMaxDomains = 64;           // Resource.domains
 inline constexpr size_t kMaxTargets = 64;           // Resource.targets
+// kInProcessTarget: a Target.address that names the program embedding the site (libp2proxy's
+// Site::Listen) instead of a LAN address; tcp and https resources only.
+inline constexpr absl::string_view kInProcessTarget = "in-process";
 inline constexpr size_t kMaxGrants = 1'000;         // users, and roles, of Access and PathRule
 inline constexpr size_t kMaxPathRules = 256;        // Access.paths
 inline constexpr size_t kMaxZones = 256;            // ClientSection.zones

@@ -167,18 +167,22 @@ void UpstreamExchange::Connect() {
     ++pool_->counters_.connect_failures;
     Fail(UpstreamError::kConnectTimeout, absl::DeadlineExceededError("upstream connect: timed out"));
   });
-  net::TcpStream::Connect(pool_->loop(), pool_->target(),
-                          [token = conn_->token_](absl::StatusOr<std::unique_ptr<net::TcpStream>> result) {
-                            UpstreamConn* conn = *token;
-                            if (!conn || !conn->owner_) return;  // given up on: the stream closes here
-                            if (!result.ok()) {
-                              conn->owner_->OnConnected(result.status());
-                              return;
-                            }
-                            conn->stream_ = std::move(*result);
-                            conn->stream_->SetHandler(conn);
-                            conn->owner_->OnConnected(absl::OkStatus());
-                          });
+  auto on_connected = [token = conn_->token_](absl::StatusOr<std::unique_ptr<net::TcpStream>> result) {
+    UpstreamConn* conn = *token;
+    if (!conn || !conn->owner_) return;  // given up on: the stream closes here
+    if (!result.ok()) {
+      conn->owner_->OnConnected(result.status());
+      return;
+    }
+    conn->stream_ = std::move(*result);
+    conn->stream_->SetHandler(conn);
+    conn->owner_->OnConnected(absl::OkStatus());
+  };
+  if (pool_->options().connect) {
+    pool_->options().connect(std::move(on_connected));
+  } else {
+    net::TcpStream::Connect(pool_->loop(), pool_->target(), std::move(on_connected));
+  }
 }
 
 void UpstreamExchange::OnConnected(const absl::Status& status) {

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "http/h1_parser.h"
 #include "net/loop.h"
 #include "net/stream.h"
+#include "net/tcp.h"
 #include "net/timer.h"
 
 namespace p2proxy::http {
@@ -38,6 +40,9 @@ struct PoolOptions {
   uint32_t connect_timeout_ms = 5000;
   uint32_t response_header_timeout_ms = 60000;
   size_t max_response_header_bytes = 64 * 1024;
+  // connect, if set, makes the pool's connections instead of a TCP connect to the target (the
+  // site's in-process targets); it calls its callback once, like net::TcpStream::Connect.
+  std::function<void(net::TcpStream::ConnectCallback)> connect;
 };
 
 // UpstreamRequest is the request as it goes upstream; the reverse proxy has already rewritten

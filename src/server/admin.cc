@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "base/encoding.h"
 #include "base/status_macros.h"
+#include "control/validate.h"
 
 namespace p2proxy::server {
 
@@ -1026,6 +1027,7 @@ absl::StatusOr<wire::PathRule> ParsePathRule(Store& store, absl::string_view tex
 
 // CheckHostPort checks the shape of HOST:PORT (the store checks the host itself).
 absl::Status CheckHostPort(absl::string_view text) {
+  if (text == control::kInProcessTarget) return absl::OkStatus();
   const size_t colon = text.rfind(':');
   uint64_t port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
@@ -1556,7 +1558,9 @@ const std::vector<Command>& Commands() {
        "      [--domain D ...] [--port P] [--allow user:NAME|role:NAME|user:* ...]\n"
        "      [--path PREFIX=user:a,role:b ...] [--case-insensitive-paths] [--json]",
        "  Add a resource and print its address. Each --site (name or id) is followed by its\n"
-       "  --target, where that site forwards. --port defaults to 443 for https and is required\n"
+       "  --target, where that site forwards (HOST:PORT on its LAN, or in-process for a program\n"
+       "  that embeds the site and serves it itself: tcp and https). --port defaults to 443 for\n"
+       "  https and is required\n"
        "  otherwise. Deny by default: only --allow'ed users and roles may use it; each --path\n"
        "  narrows requests under PREFIX (https only) to the users and roles it lists.\n"
        "  Example: resource add vault --domain vault.example.internal --site s1\n"

@@ -26,6 +26,7 @@ namespace {
 // keep the resource's open connections (only access and certificate may differ).
 bool SameShape(const SiteResource& a, const SiteResource& b) {
   return a.address == b.address && a.port == b.port && a.protocol == b.protocol && a.target == b.target &&
+         a.in_process == b.in_process &&
          a.udp_idle_timeout == b.udp_idle_timeout && a.hostnames == b.hostnames &&
          a.default_certificate == b.default_certificate && a.redirect_port == b.redirect_port;
 }
@@ -212,6 +213,19 @@ absl::Status Site::AddResource(const SiteResource& config) {
     P2P_RETURN_IF_ERROR(LoadCertificate(*h));
     http::ReverseProxyOptions popts;
     popts.upstream = r.target;
+    if (r.in_process) {
+      // The embedding program's listener stands in for the LAN app; each pooled connection is
+      // a socketpair made on a later turn (the pool expects the callback after it returns).
+      popts.pool.connect = [this, alive = std::weak_ptr<bool>(alive_), name = r.name,
+                            port = r.port](net::TcpStream::ConnectCallback done) {
+        loop_.Post([this, alive, name, port, done = std::move(done)]() mutable {
+          if (alive.expired()) return;
+          InProcessPeer peer;
+          peer.resource = name;
+          done(in_process_.Connect(loop_, port, peer));
+        });
+      };
+    }
     h->proxy = std::make_unique<http::ReverseProxy>(
         loop_, clock_, popts,
         [self](std::unique_ptr<net::Stream> client, std::vector<uint8_t> client_pending,
@@ -293,7 +307,7 @@ absl::Status Site::AddResource(const SiteResource& config) {
       .Kv("name", r.name)
       .Kv("address", absl::StrCat(r.address.ToString(), ":", r.port))
       .Kv("protocol", ProtocolName(r.protocol))
-      .Kv("target", r.target.ToString());
+      .Kv("target", r.in_process ? std::string(kInProcessTarget) : r.target.ToString());
   resources_[r.name] = std::move(state);
   return absl::OkStatus();
 }
@@ -638,8 +652,8 @@ void Site::OnAccept(const ResourceRef& res, std::unique_ptr<net::Stream> conn, c
   dialing_.emplace(id, Dialing{std::move(conn), res, who.identity.peer_key});
   const absl::Time started = absl::Now();
   std::weak_ptr<bool> alive = alive_;
-  net::TcpStream::Connect(loop_, r.target, [this, alive, id, started, res, who](
-                                               absl::StatusOr<std::unique_ptr<net::TcpStream>> target) {
+  net::TcpStream::ConnectCallback on_target = [this, alive, id, started, res, who](
+                                                 absl::StatusOr<std::unique_ptr<net::TcpStream>> target) {
     if (alive.expired()) return;
     auto it = dialing_.find(id);
     if (it == dialing_.end()) return;  // revoked while dialing (CloseIf audited it)
@@ -675,6 +689,22 @@ void Site::OnAccept(const ResourceRef& res, std::unique_ptr<net::Stream> conn, c
               .Kv("duration_ms", absl::ToInt64Milliseconds(absl::Now() - started))
               .Kv("result", status.ok() ? "ok" : std::string(status.message()));
         });
+  };
+  if (!r.in_process) {
+    net::TcpStream::Connect(loop_, r.target, std::move(on_target));
+    return;
+  }
+  // The embedding program serves it: its listener gets one end of a socketpair with the
+  // peer's identity, on a later turn like a LAN connect.
+  InProcessPeer from;
+  from.resource = r.name;
+  from.user = who.identity.user;
+  from.roles = who.identity.roles;
+  from.address = who.address;
+  from.port = who.port;
+  loop_.Post([this, alive, from = std::move(from), port = r.port, on_target = std::move(on_target)]() mutable {
+    if (alive.expired()) return;
+    on_target(in_process_.Connect(loop_, port, from));
   });
 }
 

@@ -22,6 +22,7 @@
 #include "proxy/splice.h"
 #include "proxy/udp_relay.h"
 #include "site/https_session.h"
+#include "site/in_process.h"
 #include "site/peer_limits.h"
 #include "site/site_config.h"
 #include "stack/netstack.h"
@@ -64,8 +65,18 @@ class Site {
   const PeerLimits& peer_limits() const { return *peer_limits_; }
   // audit is the site's audit log (a managed site taps it to send events to the server).
   http::AuditLog& audit() { return *audit_; }
+  // in_process: the listeners of the embedding program, for resources whose target is
+  // "in-process" (site/in_process.h).
+  InProcessTargets& in_process() { return in_process_; }
   size_t active_connections() const { return splices_.size() + dialing_.size() + sessions_.size(); }
   size_t resource_count() const { return resources_.size(); }
+  // resources: the resources served now, by name.
+  std::vector<const SiteResource*> resources() const {
+    std::vector<const SiteResource*> out;
+    out.reserve(resources_.size());
+    for (const auto& [name, st] : resources_) out.push_back(&st->config);
+    return out;
+  }
 
   // ReloadCertificates rereads every https resource's certificate and key files and swaps them
   // in: connections already made keep the certificate they were made with, new ones get the
@@ -179,6 +190,7 @@ class Site {
   base::Clock& clock_;
   std::shared_ptr<bool> alive_;  // lets callbacks that outlive the site notice
   std::unique_ptr<http::AuditLog> audit_;  // destroyed last: everything below may audit
+  InProcessTargets in_process_;
   std::map<const wg::Peer*, http::Identity> identities_;
   std::vector<SitePeer> peers_;  // as configured now
   base::IpAddress node_address_;

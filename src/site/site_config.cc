@@ -287,9 +287,17 @@ absl::StatusOr<SiteResource> ValidateResource(const config::Resource& in, const 
   }
   const bool https = out.protocol == Protocol::kHttps;
 
-  P2P_ASSIGN_OR_RETURN(out.target, ParseHostPort(in.target(), JoinPath(path, "target"),
-                                                 "missing (where to forward, IP:port, e.g. "
-                                                 "\"10.0.10.15:8080\")"));
+  if (in.target() == kInProcessTarget) {
+    if (out.protocol == Protocol::kUdp) {
+      return ConfigError(JoinPath(path, "target"),
+                         "\"in-process\" serves tcp and https resources only (this one is udp)");
+    }
+    out.in_process = true;
+  } else {
+    P2P_ASSIGN_OR_RETURN(out.target, ParseHostPort(in.target(), JoinPath(path, "target"),
+                                                   "missing (where to forward, IP:port, e.g. "
+                                                   "\"10.0.10.15:8080\", or \"in-process\")"));
+  }
 
   if (in.udp_idle_timeout_seconds() != 0) {
     if (out.protocol != Protocol::kUdp) {

@@ -47,6 +47,9 @@ struct SitePeer {
 
 enum class Protocol { kTcp, kUdp, kHttps };
 
+// kInProcessTarget: the target that names the embedding program instead of a LAN address.
+inline constexpr absl::string_view kInProcessTarget = "in-process";
+
 // ProtocolName gives "tcp", "udp" or "https", the config's spelling.
 absl::string_view ProtocolName(Protocol protocol);
 
@@ -58,7 +61,10 @@ struct SiteResource {
   base::IpAddress address;  // always IPv4, never the site's own address
   uint16_t port = 0;        // 1 to 65535
   Protocol protocol = Protocol::kTcp;
-  base::SocketAddress target;  // an IP literal and a port of 1 to 65535
+  base::SocketAddress target;  // an IP literal and a port of 1 to 65535 (unset when in_process)
+  // in_process: the target is "in-process": the program that embeds the site serves the
+  // resource through InProcessTargets (site/in_process.h), listening on |port|. tcp and https.
+  bool in_process = false;
   // udp_idle_timeout: for kUdp, how long a session lives without traffic. For kTcp it is unused
   // and stays at the default (setting it on a tcp resource is a config error).
   absl::Duration udp_idle_timeout = kDefaultUdpIdleTimeout;

@@ -80,3 +80,41 @@ TEST_CASE("c api: calls on a null handle are refused", "[api]") {
   p2proxy_client_free(nullptr);
   p2proxy_free(nullptr);
 }
+
+TEST_CASE("c api: a site's bad options and null handles are refused", "[api]") {
+  char err[256];
+  p2proxy_site* site = nullptr;
+  CHECK(p2proxy_site_start("{}", &site, err, sizeof err) == 3);
+  CHECK(absl::StrContains(err, "state_dir"));
+  CHECK(site == nullptr);
+  CHECK(p2proxy_site_start("{\"state_dir\": \"/tmp/x\", \"listen_port\": 70000}", &site, err, sizeof err) == 3);
+  CHECK(absl::StrContains(err, "listen_port"));
+  CHECK(p2proxy_site_start("{\"state_dir\": \"/tmp/x\", \"target\": \"in-process\"}", &site, err, sizeof err) == 3);
+  CHECK(absl::StrContains(err, "target"));
+  CHECK(p2proxy_site_start(nullptr, &site, err, sizeof err) == 3);
+  p2proxy_listener* listener = nullptr;
+  CHECK(p2proxy_site_listen(nullptr, 80, &listener, err, sizeof err) == 3);
+  char* json = nullptr;
+  CHECK(p2proxy_site_status_json(nullptr, &json, err, sizeof err) == 3);
+  int fd = 7;
+  CHECK(p2proxy_listener_accept(nullptr, 0, &fd, nullptr, err, sizeof err) == 3);
+  CHECK(p2proxy_listener_fd(nullptr) == -1);
+  p2proxy_listener_close(nullptr);
+  p2proxy_listener_free(nullptr);
+  p2proxy_site_stop(nullptr);
+  p2proxy_site_free(nullptr);
+}
+
+TEST_CASE("c api: a site state dir that never enrolled, without a server, says what to do", "[api]") {
+  const std::string dir = "/tmp/p2proxy-api-site-test-" + std::to_string(::getpid());
+  char err[512];
+  p2proxy_site* site = nullptr;
+  const std::string opts = "{\"state_dir\": \"" + dir + "\"}";
+  const int rc = p2proxy_site_start(opts.c_str(), &site, err, sizeof err);
+  CHECK(rc != 0);
+  CHECK(site == nullptr);
+  INFO(err);
+  CHECK(absl::StrContains(err, "enroll"));
+  std::string cleanup = "rm -rf " + dir;
+  CHECK(std::system(cleanup.c_str()) == 0);
+}

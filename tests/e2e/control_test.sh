@@ -683,8 +683,94 @@ with p2proxy.Client(state_dir=sys.argv[1]) as c:
         print("refused:", e)
     else:
         sys.exit("example.com was dialed")
+    # One userspace stack per process: a Site next to the Client is refused before it enrolls.
+    try:
+        p2proxy.Site(state_dir=sys.argv[1] + "-site", server="198.18.1.1:443", token="p2p1_x")
+    except p2proxy.Error as e:
+        assert e.code == 9 and "one per process" in str(e), e
+        print("refused:", e)
+    else:
+        sys.exit("a Site started next to a Client")
 ' "$U/state" > "$E2E_TMP/py2.out" 2>&1 || fail "the Python refusal check failed: $(cat "$E2E_TMP/py2.out")"
   log "python: $(cat "$E2E_TMP/py2.out")"
+
+  # Programs that are their own site, as nobody in S: no LAN target, no host port, no root.
+  # The C++ example serves an https resource from an in-process handler (TLS ends in the
+  # library with the pushed certificate; the handler sees the user in X-P2proxy-User).
+  HELLO=${P2P_SITE_HELLO_EXAMPLE:?set P2P_SITE_HELLO_EXAMPLE to the C++ site example}
+  A="$E2E_TMP/apps"
+  mkdir -p "$A/app1" "$A/app2"
+  chown -R nobody:nogroup "$A"; chmod 700 "$A/app1" "$A/app2"
+  as_site_user() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+  admin token create site app1 > "$E2E_TMP/app1-token.out"
+  admin token create site app2 > "$E2E_TMP/app2-token.out"
+  app1_opts="{\"state_dir\": \"$A/app1\", \"server\": \"198.18.1.1:443\", \"token\": \"$(token_of "$E2E_TMP/app1-token.out")\"}"
+  bg "$S" app1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$HELLO" "$app1_opts" 443
+  APP1_PID=$BG_PID
+  wait_until 60 "the C++ site listening" grep -q '^listening on port 443' "$E2E_TMP/app1.log"
+  if ss -ltnp | grep -q "pid=$APP1_PID,"; then fail "the embedded site opened a listening socket: $(ss -ltnp | grep "pid=$APP1_PID,")"; fi
+  admin user add bob > /dev/null
+  admin resource add hello --domain hello.example.internal --site app1 --target in-process --kind https \
+    --allow user:alice --allow user:bob --path /admin=user:bob > /dev/null
+  admin resource add hello-bob --domain hellobob.example.internal --site app1 --target in-process --kind https \
+    --allow user:bob > /dev/null
+  fetch_hello() {  # HOST [PATH]: the page through the Python client, TLS trusting the server's CA
+    as_user env "${py_env[@]}" /usr/bin/python3 -c '
+import p2proxy, ssl, sys
+host = sys.argv[2]
+with p2proxy.Client(state_dir=sys.argv[1]) as c:
+    ctx = ssl.create_default_context(cafile=sys.argv[3])
+    with ctx.wrap_socket(c.dial(host, 443, timeout=5), server_hostname=host) as tls:
+        tls.sendall(b"GET " + sys.argv[4].encode() + b" HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            b = tls.recv(65536)
+            if not b:
+                break
+            out += b
+print(out.decode(errors="replace"))
+' "$U/state" "$1" "$U/ca.pem" "${2:-/}"
+  }
+  hello_ok() { fetch_hello hello.example.internal > "$E2E_TMP/hello.out" 2>&1 && grep -q 'hello alice' "$E2E_TMP/hello.out"; }
+  wait_until 30 "https://hello.example.internal/ from the in-process handler (the last answer: hello.out)" hello_ok
+  grep -q '^HTTP/1.1 200' "$E2E_TMP/hello.out" && grep -q 'hello alice (roles: ) from an in-process handler of hello' "$E2E_TMP/hello.out" \
+    || fail "https://hello.example.internal/ did not come from the in-process handler: $(cat "$E2E_TMP/hello.out")"
+  log "examples/cpp/site_hello.cc (a site in a program, as nobody) served https://hello.example.internal/: $(grep 'hello alice' "$E2E_TMP/hello.out")"
+  served=$(grep -c '^served' "$E2E_TMP/app1.log")
+  fetch_hello hello.example.internal /admin > "$E2E_TMP/hello-admin.out" 2>&1 || true
+  grep -q '^HTTP/1.1 403' "$E2E_TMP/hello-admin.out" || fail "/admin (user:bob only) did not answer alice 403: $(head -c 300 "$E2E_TMP/hello-admin.out")"
+  [ "$(grep -c '^served' "$E2E_TMP/app1.log")" = "$served" ] || fail "the handler was handed a request the site refused"
+  if fetch_hello hellobob.example.internal > "$E2E_TMP/hellobob.out" 2>&1; then
+    fail "alice reached bob's in-process resource: $(cat "$E2E_TMP/hellobob.out")"
+  fi
+  grep -q 'NotFound' "$E2E_TMP/hellobob.out" || fail "bob's resource was not hidden from alice: $(tail -n 2 "$E2E_TMP/hellobob.out")"
+  log "refused: alice at https://hello.example.internal/admin (--path /admin=user:bob): 403 from the site, the handler never saw it; hellobob.example.internal (bob only) is not even a name for her"
+
+  # The Python example: a Python site (asyncio on the listener's fd) serving a tcp resource.
+  app2_token=$(token_of "$E2E_TMP/app2-token.out")
+  bg "$S" app2 setpriv --reuid=nobody --regid=nogroup --clear-groups env "${py_env[@]}" /usr/bin/python3 \
+    "$here/../../examples/python/site_hello.py" "$A/app2" 7070 198.18.1.1:443 "$app2_token"
+  APP2_PID=$BG_PID
+  wait_until 60 "the Python site listening" grep -q '^listening on port 7070' "$E2E_TMP/app2.log"
+  admin resource add pyhello --domain pyhello.example.internal --site app2 --target in-process --kind tcp --port 7070 \
+    --allow user:alice > /dev/null
+  dial_py() { as_user "$DIAL" "{\"state_dir\": \"$U/state\"}" pyhello.example.internal 7070 > "$E2E_TMP/dialpy.out" 2> "$E2E_TMP/dialpy.log"; }
+  wait_until 30 "the C example reached the Python site (its last error: dialpy.log)" dial_py
+  grep -q 'hello alice (roles: ) from a Python site: resource pyhello, you are 100\.' "$E2E_TMP/dialpy.out" \
+    || fail "the Python site's answer: $(cat "$E2E_TMP/dialpy.out") $(cat "$E2E_TMP/app2.log")"
+  log "examples/python/site_hello.py (a Python site, as nobody) answered the C example with the caller's identity: $(grep hello "$E2E_TMP/dialpy.out")"
+
+  # A udp resource cannot be in-process; the refusal names why.
+  if admin resource add pyudp --site app2 --target in-process --kind udp --port 53 > "$E2E_TMP/udp-inproc.out" 2>&1; then
+    fail "a udp resource was accepted with an in-process target"
+  fi
+  grep -q 'in-process.*tcp and https' "$E2E_TMP/udp-inproc.out" || fail "the refusal does not say why: $(cat "$E2E_TMP/udp-inproc.out")"
+  log "refused: $(tail -n1 "$E2E_TMP/udp-inproc.out")"
+
+  # Both stop cleanly on SIGTERM.
+  kill -TERM "$APP1_PID" "$APP2_PID"
+  wait_until 30 "the embedded sites stopped" sh -c "! kill -0 $APP1_PID 2>/dev/null && ! kill -0 $APP2_PID 2>/dev/null"
+  grep -q '^stopping after' "$E2E_TMP/app1.log" || fail "the C++ site did not stop cleanly: $(tail -n 5 "$E2E_TMP/app1.log")"
 }
 
 case "$scenario" in

@@ -30,7 +30,7 @@ fi
 
 # The consumer: the examples, alone in a directory of their own.
 mkdir -p "$work/consumer"
-cp "$src/examples/c/dial.c" "$src/examples/cpp/resolve.cc" "$work/consumer/"
+cp "$src/examples/c/dial.c" "$src/examples/cpp/resolve.cc" "$src/examples/cpp/site_hello.cc" "$work/consumer/"
 cat > "$work/consumer/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.25)
 project(consumer C CXX)
@@ -40,6 +40,8 @@ add_executable(dial dial.c)
 target_link_libraries(dial PRIVATE p2proxy::p2proxy)
 add_executable(resolve resolve.cc)
 target_link_libraries(resolve PRIVATE p2proxy::p2proxy)
+add_executable(site_hello site_hello.cc)
+target_link_libraries(site_hello PRIVATE p2proxy::p2proxy)
 CMAKE
 cmake -S "$work/consumer" -B "$work/consumer/build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/cmake.log" \
   || { cat "$work/cmake.log"; exit 1; }
@@ -55,14 +57,17 @@ check_runs() {  # BINARY: prints its usage and exits 2, having loaded the instal
 }
 check_runs "$work/consumer/build/dial"
 check_runs "$work/consumer/build/resolve"
-echo "find_package(p2proxy): dial (C) and resolve (C++) built and linked against $libdir"
+check_runs "$work/consumer/build/site_hello"
+echo "find_package(p2proxy): dial (C), resolve and site_hello (C++) built and linked against $libdir"
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc -o "$work/consumer/dial-pc" "$work/consumer/dial.c" $(pkg-config --cflags --libs p2proxy)
 c++ -std=c++20 -o "$work/consumer/resolve-pc" "$work/consumer/resolve.cc" $(pkg-config --cflags --libs p2proxy)
 check_runs "$work/consumer/dial-pc"
+c++ -std=c++20 -o "$work/consumer/site_hello-pc" "$work/consumer/site_hello.cc" $(pkg-config --cflags --libs p2proxy)
 check_runs "$work/consumer/resolve-pc"
-echo "pkg-config p2proxy ($(pkg-config --modversion p2proxy)): dial and resolve built and linked"
+check_runs "$work/consumer/site_hello-pc"
+echo "pkg-config p2proxy ($(pkg-config --modversion p2proxy)): dial, resolve and site_hello built and linked"
 # Python finds the installed library through P2PROXY_LIBRARY.
 pydir=$(dirname "$(find "$prefix" -path '*/dist-packages/p2proxy/__init__.py' | head -n1)")
 P2PROXY_LIBRARY="$libdir/libp2proxy.so.0" PYTHONPATH="$(dirname "$pydir")" /usr/bin/python3 -c \

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "crypto/keys.h"
@@ -307,7 +308,7 @@ TEST_CASE("ParseSiteConfigJson: resource errors") {
         "case)");
   CHECK(Message(WithResources(prefix + R"(, "protocol": "tcp"}])")) ==
         "config: resources[0].target: missing (where to forward, IP:port, e.g. "
-        "\"10.0.10.15:8080\")");
+        "\"10.0.10.15:8080\", or \"in-process\")");
   const auto target = [&prefix](const std::string& value) {
     return Message(WithResources(
         absl::StrCat(prefix, R"(, "protocol": "tcp", "target": ")", value, R"("}])")));
@@ -620,4 +621,22 @@ TEST_CASE("ParseSiteConfigJson never repeats key material") {
     CHECK(m.find(std::string(kAlicePrivate).substr(0, 16)) == std::string::npos);
     CHECK(m.find(std::string(kPsk).substr(0, 16)) == std::string::npos);
   }
+}
+
+TEST_CASE("ParseSiteConfigJson: an in-process target (tcp and https, never udp)") {
+  auto config = site::ParseSiteConfigJson(WithResources(
+      R"([{"name": "app", "address": "100.96.128.20", "port": 7070, "protocol": "tcp", "target": "in-process"}])"));
+  REQUIRE(config.ok());
+  REQUIRE(config->resources.size() == 1);
+  CHECK(config->resources[0].in_process);
+  auto lan = site::ParseSiteConfigJson(WithResources("[" + Vault() + "]"));
+  REQUIRE(lan.ok());
+  CHECK_FALSE(lan->resources[0].in_process);
+  CHECK(Message(WithResources(R"([{"name": "dns", "address": "100.96.128.20", "port": 53, "protocol": "udp", )"
+                              R"("target": "in-process"}])")) ==
+        "config: resources[0].target: \"in-process\" serves tcp and https resources only (this one is udp)");
+  // The word is exact: anything else is parsed as IP:PORT and refused as such.
+  CHECK(absl::StrContains(Message(WithResources(R"([{"name": "app", "address": "100.96.128.20", "port": 7070, )"
+                                                R"("protocol": "tcp", "target": "In-Process"}])")),
+                          "resources[0].target"));
 }

@@ -7,7 +7,13 @@
         tls = ssl.create_default_context(cafile="ca.pem").wrap_socket(
             sock, server_hostname="vault.example.internal")
 
-The connection is a plain socket (a socketpair end the library splices into the overlay), so
+A program can also be a site and serve resources itself (their target "in-process"):
+
+    with p2proxy.Site(state_dir="/var/lib/myapp/site") as site, site.listen(7070) as listener:
+        sock, peer = listener.accept()          # peer.user, peer.roles: who, checked already
+        sock.sendall(b"hello %s\\n" % peer.user.encode())
+
+Connections are plain sockets (a socketpair end the library splices into the overlay), so
 select, selectors and asyncio (loop.sock_connect is not needed: pass it to
 asyncio.open_connection(sock=...)) work on it. Blocking calls release the GIL. Errors raise
 p2proxy.Error (with .code, the p2proxy::Code number) or one of its subclasses.
@@ -21,7 +27,8 @@ import json
 import os
 import socket
 
-__all__ = ["Client", "Error", "NotFound", "Unavailable", "Timeout", "InvalidArgument", "version"]
+__all__ = ["Client", "Site", "Listener", "Peer", "Error", "NotFound", "Unavailable", "Timeout", "InvalidArgument",
+           "Cancelled", "AlreadyExists", "version"]
 
 _ERR_LEN = 1024
 
@@ -50,7 +57,15 @@ class Unavailable(Error, ConnectionError):
     pass
 
 
-_BY_CODE = {3: InvalidArgument, 4: Timeout, 5: NotFound, 14: Unavailable}
+class Cancelled(Error):
+    """The listener was closed, or its site stopped."""
+
+
+class AlreadyExists(Error):
+    pass
+
+
+_BY_CODE = {1: Cancelled, 3: InvalidArgument, 4: Timeout, 5: NotFound, 6: AlreadyExists, 14: Unavailable}
 
 
 def _load():
@@ -85,11 +100,33 @@ _lib.p2proxy_client_status_json.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctyp
 _lib.p2proxy_client_stop.argtypes = [ctypes.c_void_p]
 _lib.p2proxy_client_free.argtypes = [ctypes.c_void_p]
 _lib.p2proxy_free.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_site_start.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_site_listen.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
+                                     ctypes.c_size_t]
+_lib.p2proxy_site_status_json.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
+                                          ctypes.c_size_t]
+_lib.p2proxy_site_stop.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_site_free.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_listener_accept.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                                         ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_listener_fd.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_listener_close.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_listener_free.argtypes = [ctypes.c_void_p]
 
 
 def _check(rc, err):
     if rc != 0:
         raise _BY_CODE.get(rc, Error)(rc, err.value.decode("utf-8", "replace"))
+
+
+def _json_out(call, *args):
+    out = ctypes.c_void_p()
+    err = ctypes.create_string_buffer(_ERR_LEN)
+    _check(call(*args, ctypes.byref(out), err, _ERR_LEN), err)
+    try:
+        return json.loads(ctypes.string_at(out).decode())
+    finally:
+        _lib.p2proxy_free(out)
 
 
 def version():
@@ -128,13 +165,7 @@ class Client:
 
     def status(self):
         """The client's status as a dict (mode, server, peers, resources)."""
-        out = ctypes.c_void_p()
-        err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_client_status_json(self._live(), ctypes.byref(out), err, _ERR_LEN), err)
-        try:
-            return json.loads(ctypes.string_at(out).decode())
-        finally:
-            _lib.p2proxy_free(out)
+        return _json_out(_lib.p2proxy_client_status_json, self._live())
 
     def close(self):
         """Stop the client and every connection it carries."""
@@ -146,6 +177,121 @@ class Client:
     def _live(self):
         if not self._handle:
             raise Error(9, "the client is closed")
+        return self._handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Peer:
+    """Who an accepted connection comes from: .resource, .user, .roles, .address, .port. For an
+    https resource user and roles are empty: each request carries them in its X-P2proxy-User and
+    X-P2proxy-Roles headers."""
+
+    __slots__ = ("resource", "user", "roles", "address", "port")
+
+    def __init__(self, resource, user, roles, address, port):
+        self.resource, self.user, self.roles, self.address, self.port = resource, user, roles, address, port
+
+    def __repr__(self):
+        return "Peer(resource=%r, user=%r, roles=%r, address=%r, port=%r)" % (
+            self.resource, self.user, self.roles, self.address, self.port)
+
+
+class Listener:
+    """The connections to a site's in-process resources on one port (Site.listen)."""
+
+    def __init__(self, handle, port):
+        self._handle = handle
+        self.port = port
+
+    def accept(self, timeout=None):
+        """(socket.socket, Peer) of the next connection; waits at most timeout seconds (None: no
+        limit). Raises Timeout, or Cancelled once the listener or its site is closed."""
+        timeout_ms = -1 if timeout is None else max(0, min(int(timeout * 1000), 2**31 - 1))
+        fd = ctypes.c_int(-1)
+        peer = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_listener_accept(self._live(), timeout_ms, ctypes.byref(fd), ctypes.byref(peer), err,
+                                            _ERR_LEN), err)
+        try:
+            p = json.loads(ctypes.string_at(peer).decode())
+        finally:
+            _lib.p2proxy_free(peer)
+        return socket.socket(fileno=fd.value), Peer(p["resource"], p["user"], p["roles"], p["address"], p["port"])
+
+    def fileno(self):
+        """Readable while a connection waits (or once closed): for select, selectors and asyncio's
+        loop.add_reader."""
+        return _lib.p2proxy_listener_fd(self._live())
+
+    def close(self):
+        handle, self._handle = self._handle, None
+        if handle:
+            _lib.p2proxy_listener_free(handle)
+
+    def _live(self):
+        if not self._handle:
+            raise Cancelled(1, "the listener is closed")
+        return self._handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Site:
+    """A p2proxy site in this process: it serves its resources whose target is in-process
+    (`admin resource add NAME ... --site SITE --target in-process`) through listen(port).
+    Keyword arguments are the fields of p2proxy::SiteOptions (site.h): state_dir (required),
+    server, token, name, listen_port, audit_log, log_level, start_timeout_ms."""
+
+    def __init__(self, **options):
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_site_start(json.dumps(options).encode(), ctypes.byref(handle), err, _ERR_LEN), err)
+        self._handle = handle
+
+    def listen(self, port):
+        """A Listener for the site's in-process resources on port (443 for an https resource, whose
+        requests arrive as plain HTTP/1.1)."""
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidArgument(3, "port: %r is not 1-65535" % (port,))
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_site_listen(self._live(), port, ctypes.byref(handle), err, _ERR_LEN), err)
+        return Listener(handle, port)
+
+    def status(self):
+        """The site's status as a dict (node_id, node_address, server, resources)."""
+        return _json_out(_lib.p2proxy_site_status_json, self._live())
+
+    def close(self):
+        """Stop the site; its listeners' accept() then raises Cancelled."""
+        handle, self._handle = self._handle, None
+        if handle:
+            _lib.p2proxy_site_free(handle)
+
+    def _live(self):
+        if not self._handle:
+            raise Error(9, "the site is closed")
         return self._handle
 
     def __enter__(self):
