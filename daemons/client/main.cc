@@ -155,6 +155,7 @@ int RunUp(const std::string& self, const std::string& state_dir, const std::vect
     dup2(null, 0);
     dup2(log, 1);
     dup2(log, 2);
+    if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) setenv("P2PROXY_TOKEN", token.c_str(), 1);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(self.c_str()));
     for (const std::string& a : daemon_args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -190,6 +191,18 @@ int RunDown(const std::string& state_dir) {
     return 0;
   }
   const pid_t pid = static_cast<pid_t>(live->pid());
+  // The status file names the pid; a stale file (a crash, then pid reuse) must not make us
+  // signal some other program.
+  char exe[4096];
+  const ssize_t n = readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    const std::string_view name = std::string_view(exe).substr(std::string_view(exe).rfind('/') + 1);
+    if (name.rfind("p2proxy-client", 0) != 0) {
+      return Fail(absl::StrCat("down: pid ", pid, " from ", StatusFileFor(state_dir), " is ", exe,
+                               ", not p2proxy-client: the status file is stale; remove it"));
+    }
+  }
   if (kill(pid, SIGTERM) != 0) return Fail(absl::StrCat("down: cannot signal pid ", pid, ": ", std::strerror(errno)));
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
@@ -351,6 +364,13 @@ int main(int argc, char** argv) {
       for (size_t i = 1; i < args.size(); ++i) {
         if (!dropped && args[i] == "up") {
           dropped = true;
+          continue;
+        }
+        // The token goes to the daemon in its environment, never in a command line that
+        // other users can read in /proc.
+        if (args[i].rfind("--token=", 0) == 0) continue;
+        if (args[i] == "--token") {
+          ++i;
           continue;
         }
         daemon_args.push_back(args[i]);

@@ -3,6 +3,8 @@
 #ifndef P2PROXY_STATUS_H_
 #define P2PROXY_STATUS_H_
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,19 +46,41 @@ class Status {
   std::string message_;
 };
 
+// Result<T>: a value, or the Status why not. Reading the value of a failed Result is a bug in
+// the caller: it aborts with the status's message (never undefined behaviour).
 template <typename T>
 class Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: a value converts, as in StatusOr
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+  // A Result made from a Status is a failure: an OK status here becomes kUnknown.
+  Result(Status status)  // NOLINT
+      : status_(status.ok() ? Status(Code::kUnknown, "a Result was made from an OK status without a value")
+                            : std::move(status)) {}
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T& operator*() & { return *value_; }
-  T* operator->() { return &*value_; }
+  T& value() & { return Checked(); }
+  const T& value() const& { return Checked(); }
+  T&& value() && { return std::move(Checked()); }
+  T& operator*() & { return Checked(); }
+  const T& operator*() const& { return Checked(); }
+  T* operator->() { return &Checked(); }
+  const T* operator->() const { return &Checked(); }
 
  private:
+  T& Checked() {
+    if (!value_.has_value()) Fail();
+    return *value_;
+  }
+  const T& Checked() const {
+    if (!value_.has_value()) Fail();
+    return *value_;
+  }
+  [[noreturn]] void Fail() const {
+    std::fprintf(stderr, "p2proxy: the value of a failed Result was used (code %d): %s\n",
+                 static_cast<int>(status_.code()), status_.message().c_str());
+    std::abort();
+  }
+
   std::optional<T> value_;
   Status status_;
 };

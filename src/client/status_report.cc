@@ -119,8 +119,15 @@ std::string StatusJson(const status::ClientStatus& s) {
 absl::Status WriteStatusFile(const std::string& path, const status::ClientStatus& s) {
   const std::string tmp = absl::StrCat(path, ".tmp");
   const std::string text = StatusJson(s) + "\n";
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("status file ", tmp, ": ", base::ErrnoText(errno)));
+  // A fresh file of our own: never through a link someone placed at the .tmp name, and a
+  // leftover from a crash is replaced.
+  unlink(tmp.c_str());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int e = errno;
+    const std::string what = absl::StrCat("status file ", tmp, ": ", base::ErrnoText(e));
+    return e == EACCES || e == EPERM ? absl::PermissionDeniedError(what) : absl::UnavailableError(what);
+  }
   const ssize_t n = write(fd, text.data(), text.size());
   const int e = errno;
   close(fd);

@@ -4,6 +4,8 @@
 #include "p2proxy/p2proxy.h"
 
 #include <catch2/catch.hpp>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -117,4 +119,27 @@ TEST_CASE("c api: a site state dir that never enrolled, without a server, says w
   CHECK(absl::StrContains(err, "enroll"));
   std::string cleanup = "rm -rf " + dir;
   CHECK(std::system(cleanup.c_str()) == 0);
+}
+
+TEST_CASE("Result: a failure made from an OK status is kUnknown, and reading a failed value aborts", "[api]") {
+  p2proxy::Result<int> odd{p2proxy::Status()};
+  CHECK_FALSE(odd.ok());
+  CHECK(odd.status().code() == p2proxy::Code::kUnknown);
+  const p2proxy::Result<std::string> good{std::string("x")};
+  CHECK(*good == "x");
+  CHECK(good->size() == 1);
+  // The value of a failed Result: the process aborts, naming the status (in a child).
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(2);  // keep the test's output clean
+    p2proxy::Result<int> failed{p2proxy::Status(p2proxy::Code::kNotFound, "nope")};
+    volatile int v = *failed;
+    (void)v;
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
 }

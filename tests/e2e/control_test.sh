@@ -455,6 +455,9 @@ user_client() {
   log "p2proxy-client up: $(head -n1 "$E2E_TMP/up.out")"
   grep -q 'event=client.up.*mode=userspace' "$U/state/client.log" || fail "the client's log does not say it is up in userspace mode"
   [ "$(ps -o user= -p "$UCLIENT_PID")" = nobody ] || fail "the client does not run as nobody: $(ps -o user= -p "$UCLIENT_PID")"
+  if tr '\0' ' ' < "/proc/$UCLIENT_PID/cmdline" | grep -q 'p2p1_'; then
+    fail "up passed the token on the daemon's command line: $(tr '\0' ' ' < "/proc/$UCLIENT_PID/cmdline")"
+  fi
   [ -z "$(ip -n "$C" -o link show type tun | grep -v "p2c${E2E_ID:0:8}")" ] \
     || fail "userspace mode created a TUN interface: $(ip -n "$C" -o link show type tun)"
 
