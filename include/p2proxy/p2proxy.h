@@ -1,11 +1,16 @@
-/* p2proxy.h: libp2proxy's C API: a client (dial private resources) and a site (serve them
- * from this program). Opaque handles, thread-safe, no C++ exception crosses it.
+/* p2proxy.h: libp2proxy's C API: a client (dial private resources), a site (serve them from
+ * this program) and the control server. Opaque handles, thread-safe, no C++ exception crosses it.
  * Every call that can fail returns 0 (P2PROXY_OK) or a status code (the numbers of
  * p2proxy::Code: 3 invalid argument, 4 deadline exceeded, 5 not found, 9 failed precondition,
  * 14 unavailable, ...), and writes a message a person can act on into |err| (|err_len| bytes,
  * NUL-terminated, cut if longer; |err| may be NULL). Connections are file descriptors: a
  * connected stream socket the caller owns, so select, poll, asyncio and
  * socket.socket(fileno=...) work on them.
+ *
+ * Handles may be used from several threads at once. Free a handle only once no other thread is
+ * inside a call on it: the _stop/_close functions wake calls blocked in another thread (a
+ * listener's accept returns 1 at once; a client's dial at its timeout), then wait for them to
+ * return before calling _free. (The Python module does this for you.)
  *
  *   p2proxy_client* c;
  *   char err[512];
@@ -85,6 +90,25 @@ int p2proxy_listener_fd(p2proxy_listener* listener);
 void p2proxy_listener_close(p2proxy_listener* listener);
 /* p2proxy_listener_free: close if needed, then release the handle. NULL is allowed. */
 void p2proxy_listener_free(p2proxy_listener* listener);
+
+typedef struct p2proxy_server p2proxy_server;
+
+/* p2proxy_server_init: make a new server state dir from |options_json| (the fields of
+ * p2proxy::ServerOptions in server.h: state_dir, listen, public_address, wireguard_listen,
+ * wireguard_endpoint, zones, node_range, resource_range, admin_socket, log_level); a summary
+ * for people in *summary (free with p2proxy_free; may be NULL). */
+int p2proxy_server_init(const char* options_json, char** summary, char* err, size_t err_len);
+/* p2proxy_server_start: the control server from its state dir, on a thread of its own. */
+int p2proxy_server_start(const char* options_json, p2proxy_server** out, char* err, size_t err_len);
+/* p2proxy_server_admin: one admin command (the words after `p2proxy-server admin`, |nargs| of
+ * them); its exit status in *exit_code (0 done, 1 refused, 2 usage) and its standard output and
+ * error in *out and *err_out (free both with p2proxy_free; either may be NULL). The return value
+ * is non-zero only when the command could not run (the server stopped). */
+int p2proxy_server_admin(p2proxy_server* server, const char* const* args, size_t nargs, int* exit_code, char** out,
+                         char** err_out, char* err, size_t err_len);
+/* p2proxy_server_stop: stop serving (idempotent). p2proxy_server_free: stop, then release. */
+void p2proxy_server_stop(p2proxy_server* server);
+void p2proxy_server_free(p2proxy_server* server);
 
 /* p2proxy_free: release memory the library returned (status JSON). NULL is allowed. */
 void p2proxy_free(void* p);

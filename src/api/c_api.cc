@@ -6,10 +6,12 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "p2proxy/client.h"
 #include "api/convert.h"
 #include "p2proxy/p2proxy.h"
+#include "p2proxy/server.h"
 #include "p2proxy/site.h"
 #include "p2proxy/version.h"
 
@@ -23,6 +25,10 @@ struct p2proxy_site {
 
 struct p2proxy_listener {
   std::unique_ptr<p2proxy::Listener> listener;
+};
+
+struct p2proxy_server {
+  std::unique_ptr<p2proxy::Server> server;
 };
 
 namespace {
@@ -178,6 +184,62 @@ void p2proxy_listener_close(p2proxy_listener* listener) {
 }
 
 void p2proxy_listener_free(p2proxy_listener* listener) { delete listener; }
+
+int p2proxy_server_init(const char* options_json, char** summary, char* err, size_t err_len) {
+  if (options_json == nullptr) return Invalid("options_json is required", err, err_len);
+  if (summary != nullptr) *summary = nullptr;
+  auto r = p2proxy::Server::InitFromJson(options_json);
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  if (summary != nullptr) {
+    *summary = Copy(*r);
+    if (*summary == nullptr) return OutOfMemory(err, err_len);
+  }
+  return P2PROXY_OK;
+}
+
+int p2proxy_server_start(const char* options_json, p2proxy_server** out, char* err, size_t err_len) {
+  if (options_json == nullptr || out == nullptr) return Invalid("options_json and out are required", err, err_len);
+  *out = nullptr;
+  auto s = p2proxy::Server::StartFromJson(options_json);
+  if (!s.ok()) return Report(s.status(), err, err_len);
+  *out = new p2proxy_server{std::move(*s)};
+  return P2PROXY_OK;
+}
+
+int p2proxy_server_admin(p2proxy_server* server, const char* const* args, size_t nargs, int* exit_code, char** out,
+                         char** err_out, char* err, size_t err_len) {
+  if (server == nullptr || exit_code == nullptr || (args == nullptr && nargs > 0)) {
+    return Invalid("server, args and exit_code are required", err, err_len);
+  }
+  if (nargs > 4096) return Invalid("nargs: at most 4096 words", err, err_len);
+  *exit_code = -1;
+  if (out != nullptr) *out = nullptr;
+  if (err_out != nullptr) *err_out = nullptr;
+  std::vector<std::string> words;
+  words.reserve(nargs);
+  for (size_t i = 0; i < nargs; ++i) {
+    if (args[i] == nullptr) return Invalid("args: a NULL word", err, err_len);
+    words.emplace_back(args[i]);
+  }
+  auto r = server->server->Admin(words);
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  if (out != nullptr && (*out = Copy(r->out)) == nullptr) return OutOfMemory(err, err_len);
+  if (err_out != nullptr && (*err_out = Copy(r->err)) == nullptr) {
+    if (out != nullptr) {
+      std::free(*out);
+      *out = nullptr;
+    }
+    return OutOfMemory(err, err_len);
+  }
+  *exit_code = r->exit_code;
+  return P2PROXY_OK;
+}
+
+void p2proxy_server_stop(p2proxy_server* server) {
+  if (server != nullptr) server->server->Stop();
+}
+
+void p2proxy_server_free(p2proxy_server* server) { delete server; }
 
 void p2proxy_free(void* p) { std::free(p); }
 

@@ -1,7 +1,8 @@
 // role_thread.h: a role (client or site) of the public API on a thread of its own. The thread
 // owns a Side (the loop and the role's objects: `net::Loop loop;` and `void Close();`, which
-// takes the role down); calls from any thread reach it through a Mailbox. One per process:
-// Start takes the process's stack slot (mailbox.h) before anything else.
+// takes the role down); calls from any thread reach it through a Mailbox. A role with a
+// userspace stack (client, site) is one per process: Start takes the process's stack slot
+// (mailbox.h) before anything else.
 #ifndef P2PROXY_API_ROLE_THREAD_H_
 #define P2PROXY_API_ROLE_THREAD_H_
 
@@ -11,6 +12,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -23,7 +25,7 @@ namespace p2proxy::api {
 template <typename Side>
 class RoleThread {
  public:
-  RoleThread() = default;
+  explicit RoleThread(bool uses_stack = true) : uses_stack_(uses_stack) {}
   RoleThread(const RoleThread&) = delete;
   RoleThread& operator=(const RoleThread&) = delete;
   ~RoleThread() { Stop(); }
@@ -31,11 +33,12 @@ class RoleThread {
   // Start runs |open| on a new thread with a fresh Side and waits for its verdict. On success
   // the loop runs until Stop; on failure the thread has ended and the slot is free again.
   absl::Status Start(absl::AnyInvocable<absl::Status(Side&)> open) {
-    if (!AcquireStackSlot()) return absl::FailedPreconditionError(kStackSlotTaken);
+    if (uses_stack_ && !AcquireStackSlot()) return absl::FailedPreconditionError(kStackSlotTaken);
     std::promise<absl::Status> started;
     std::future<absl::Status> verdict = started.get_future();
     thread_ = std::thread([this, open = std::move(open), started = std::move(started)]() mutable {
-      StackSlotGuard slot;  // released last, after the stack is gone
+      std::optional<StackSlotGuard> slot;  // released last, after the stack is gone
+      if (uses_stack_) slot.emplace();
       // A peer that closes its end makes writes fail with EPIPE, never kill the host program.
       sigset_t pipe_set;
       sigemptyset(&pipe_set);
@@ -96,6 +99,7 @@ class RoleThread {
   }
 
  private:
+  const bool uses_stack_;
   std::thread thread_;
   std::mutex mu_;
   Mailbox* mailbox_ = nullptr;  // set while the loop runs

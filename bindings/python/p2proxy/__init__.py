@@ -26,8 +26,9 @@ import ctypes.util
 import json
 import os
 import socket
+import threading
 
-__all__ = ["Client", "Site", "Listener", "Peer", "Error", "NotFound", "Unavailable", "Timeout", "InvalidArgument",
+__all__ = ["Client", "Site", "Listener", "Peer", "Server", "AdminError", "Error", "NotFound", "Unavailable", "Timeout", "InvalidArgument",
            "Cancelled", "AlreadyExists", "version"]
 
 _ERR_LEN = 1024
@@ -55,6 +56,14 @@ class NotFound(Error, LookupError):
 
 class Unavailable(Error, ConnectionError):
     pass
+
+
+class AdminError(Error):
+    """An admin command was refused: .exit_code (1 refused, 2 usage), .out, and str() its error."""
+
+    def __init__(self, exit_code, out, err):
+        super().__init__(exit_code, err.strip())
+        self.exit_code, self.out = exit_code, out
 
 
 class Cancelled(Error):
@@ -112,11 +121,57 @@ _lib.p2proxy_listener_accept.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.P
 _lib.p2proxy_listener_fd.argtypes = [ctypes.c_void_p]
 _lib.p2proxy_listener_close.argtypes = [ctypes.c_void_p]
 _lib.p2proxy_listener_free.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_server_init.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_server_start.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
+                                      ctypes.c_size_t]
+_lib.p2proxy_server_admin.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
+                                      ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_void_p),
+                                      ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_server_stop.argtypes = [ctypes.c_void_p]
+_lib.p2proxy_server_free.argtypes = [ctypes.c_void_p]
 
 
 def _check(rc, err):
     if rc != 0:
         raise _BY_CODE.get(rc, Error)(rc, err.value.decode("utf-8", "replace"))
+
+
+class _Handle:
+    """A library handle shared by threads. Each call holds it (`with handle as h:`); close()
+    first wakes calls blocked in the library (|stop|), waits for every call in flight to return,
+    and only then frees the handle, so no call ever runs on freed memory."""
+
+    def __init__(self, ptr, stop, free, closed):
+        self._ptr, self._stop, self._free, self._closed = ptr, stop, free, closed
+        self._cv = threading.Condition()
+        self._busy = 0
+        self._closing = False
+
+    def __enter__(self):
+        with self._cv:
+            if self._ptr is None or self._closing:
+                raise self._closed()
+            self._busy += 1
+            return self._ptr
+
+    def __exit__(self, *exc):
+        with self._cv:
+            self._busy -= 1
+            self._cv.notify_all()
+
+    def close(self):
+        with self._cv:
+            if self._ptr is None or self._closing:
+                return
+            self._closing = True
+            ptr = self._ptr
+        if self._stop is not None:
+            self._stop(ptr)
+        with self._cv:
+            while self._busy:
+                self._cv.wait()
+            self._ptr = None
+        self._free(ptr)
 
 
 def _json_out(call, *args):
@@ -143,7 +198,8 @@ class Client:
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERR_LEN)
         _check(_lib.p2proxy_client_start(json.dumps(options).encode(), ctypes.byref(handle), err, _ERR_LEN), err)
-        self._handle = handle
+        self._h = _Handle(handle, _lib.p2proxy_client_stop, _lib.p2proxy_client_free,
+                          lambda: Error(9, "the client is closed"))
 
     def dial(self, host, port, timeout=15.0):
         """A connected socket.socket to host:port through the overlay."""
@@ -152,32 +208,27 @@ class Client:
         timeout_ms = max(1, min(int(timeout * 1000), 2**31 - 1))
         fd = ctypes.c_int(-1)
         err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_client_dial(self._live(), host.encode(), port, timeout_ms, ctypes.byref(fd),
-                                        err, _ERR_LEN), err)
+        with self._h as h:
+            _check(_lib.p2proxy_client_dial(h, host.encode(), port, timeout_ms, ctypes.byref(fd),
+                                            err, _ERR_LEN), err)
         return socket.socket(fileno=fd.value)
 
     def resolve(self, host):
         """The overlay address of a private name."""
         out = ctypes.create_string_buffer(64)
         err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_client_resolve(self._live(), host.encode(), out, 64, err, _ERR_LEN), err)
+        with self._h as h:
+            _check(_lib.p2proxy_client_resolve(h, host.encode(), out, 64, err, _ERR_LEN), err)
         return out.value.decode()
 
     def status(self):
         """The client's status as a dict (mode, server, peers, resources)."""
-        return _json_out(_lib.p2proxy_client_status_json, self._live())
+        with self._h as h:
+            return _json_out(_lib.p2proxy_client_status_json, h)
 
     def close(self):
-        """Stop the client and every connection it carries."""
-        # Taken out first, so that two closes never free it twice.
-        handle, self._handle = self._handle, None
-        if handle:
-            _lib.p2proxy_client_free(handle)
-
-    def _live(self):
-        if not self._handle:
-            raise Error(9, "the client is closed")
-        return self._handle
+        """Stop the client and every connection it carries (after calls in flight return)."""
+        self._h.close()
 
     def __enter__(self):
         return self
@@ -186,10 +237,12 @@ class Client:
         self.close()
 
     def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        h = getattr(self, "_h", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
 
 
 class Peer:
@@ -211,7 +264,8 @@ class Listener:
     """The connections to a site's in-process resources on one port (Site.listen)."""
 
     def __init__(self, handle, port):
-        self._handle = handle
+        self._h = _Handle(handle, _lib.p2proxy_listener_close, _lib.p2proxy_listener_free,
+                          lambda: Cancelled(1, "the listener is closed"))
         self.port = port
 
     def accept(self, timeout=None):
@@ -221,8 +275,9 @@ class Listener:
         fd = ctypes.c_int(-1)
         peer = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_listener_accept(self._live(), timeout_ms, ctypes.byref(fd), ctypes.byref(peer), err,
-                                            _ERR_LEN), err)
+        with self._h as h:
+            _check(_lib.p2proxy_listener_accept(h, timeout_ms, ctypes.byref(fd), ctypes.byref(peer), err,
+                                                _ERR_LEN), err)
         try:
             p = json.loads(ctypes.string_at(peer).decode())
         finally:
@@ -232,17 +287,12 @@ class Listener:
     def fileno(self):
         """Readable while a connection waits (or once closed): for select, selectors and asyncio's
         loop.add_reader."""
-        return _lib.p2proxy_listener_fd(self._live())
+        with self._h as h:
+            return _lib.p2proxy_listener_fd(h)
 
     def close(self):
-        handle, self._handle = self._handle, None
-        if handle:
-            _lib.p2proxy_listener_free(handle)
-
-    def _live(self):
-        if not self._handle:
-            raise Cancelled(1, "the listener is closed")
-        return self._handle
+        """Stop taking connections; an accept() blocked in another thread raises Cancelled."""
+        self._h.close()
 
     def __enter__(self):
         return self
@@ -251,10 +301,12 @@ class Listener:
         self.close()
 
     def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        h = getattr(self, "_h", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
 
 
 class Site:
@@ -267,7 +319,8 @@ class Site:
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERR_LEN)
         _check(_lib.p2proxy_site_start(json.dumps(options).encode(), ctypes.byref(handle), err, _ERR_LEN), err)
-        self._handle = handle
+        self._h = _Handle(handle, _lib.p2proxy_site_stop, _lib.p2proxy_site_free,
+                          lambda: Error(9, "the site is closed"))
 
     def listen(self, port):
         """A Listener for the site's in-process resources on port (443 for an https resource, whose
@@ -276,23 +329,18 @@ class Site:
             raise InvalidArgument(3, "port: %r is not 1-65535" % (port,))
         handle = ctypes.c_void_p()
         err = ctypes.create_string_buffer(_ERR_LEN)
-        _check(_lib.p2proxy_site_listen(self._live(), port, ctypes.byref(handle), err, _ERR_LEN), err)
+        with self._h as h:
+            _check(_lib.p2proxy_site_listen(h, port, ctypes.byref(handle), err, _ERR_LEN), err)
         return Listener(handle, port)
 
     def status(self):
         """The site's status as a dict (node_id, node_address, server, resources)."""
-        return _json_out(_lib.p2proxy_site_status_json, self._live())
+        with self._h as h:
+            return _json_out(_lib.p2proxy_site_status_json, h)
 
     def close(self):
         """Stop the site; its listeners' accept() then raises Cancelled."""
-        handle, self._handle = self._handle, None
-        if handle:
-            _lib.p2proxy_site_free(handle)
-
-    def _live(self):
-        if not self._handle:
-            raise Error(9, "the site is closed")
-        return self._handle
+        self._h.close()
 
     def __enter__(self):
         return self
@@ -301,7 +349,73 @@ class Site:
         self.close()
 
     def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        h = getattr(self, "_h", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
+
+
+def _take_string(ptr):
+    try:
+        return ctypes.string_at(ptr).decode() if ptr else ""
+    finally:
+        _lib.p2proxy_free(ptr)
+
+
+class Server:
+    """The p2proxy control server in this process. Keyword arguments are the fields of
+    p2proxy::ServerOptions (server.h): state_dir (required), listen, public_address,
+    wireguard_listen, wireguard_endpoint, zones, node_range, resource_range, admin_socket,
+    log_level."""
+
+    @staticmethod
+    def init(**options):
+        """Make a new state dir (CA, keys, database); returns the summary for people."""
+        out = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_server_init(json.dumps(options).encode(), ctypes.byref(out), err, _ERR_LEN), err)
+        return _take_string(out)
+
+    def __init__(self, **options):
+        handle = ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        _check(_lib.p2proxy_server_start(json.dumps(options).encode(), ctypes.byref(handle), err, _ERR_LEN), err)
+        self._h = _Handle(handle, _lib.p2proxy_server_stop, _lib.p2proxy_server_free,
+                          lambda: Error(9, "the server is closed"))
+
+    def admin(self, *args, check=True):
+        """Run an admin command (the words after `p2proxy-server admin`) and return its output.
+        A refused command raises AdminError, unless check=False: then (exit_code, out, err)."""
+        words = (ctypes.c_char_p * len(args))(*[str(a).encode() for a in args])
+        code = ctypes.c_int(-1)
+        out, errout = ctypes.c_void_p(), ctypes.c_void_p()
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        with self._h as h:
+            _check(_lib.p2proxy_server_admin(h, words, len(args), ctypes.byref(code), ctypes.byref(out),
+                                             ctypes.byref(errout), err, _ERR_LEN), err)
+        out_text, err_text = _take_string(out), _take_string(errout)
+        if not check:
+            return code.value, out_text, err_text
+        if code.value != 0:
+            raise AdminError(code.value, out_text, err_text)
+        return out_text
+
+    def close(self):
+        """Stop serving (after calls in flight return)."""
+        self._h.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
