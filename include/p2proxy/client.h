@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "p2proxy/dial.h"
 #include "p2proxy/status.h"
 
 namespace p2proxy {
@@ -66,6 +67,11 @@ class Client {
   // passed on. Fails with kNotFound for a name that is not private, kUnavailable when the
   // resource refuses, kDeadlineExceeded after |timeout_ms|.
   Result<int> Dial(const std::string& host, uint16_t port, int timeout_ms = 15000);
+  // DialUdp opens a UDP flow to |host|:|port| (a udp resource) and returns a connected
+  // SOCK_SEQPACKET socket the caller owns: each message written is one datagram to the
+  // resource, each datagram from it one message to read (dial.h). Closing it ends the flow.
+  // At most 1,024 flows at once (kResourceExhausted).
+  Result<int> DialUdp(const std::string& host, uint16_t port);
   // Resolve gives the overlay address of a private name ("100.96.128.2").
   Result<std::string> Resolve(const std::string& host);
   // StatusJson is the client's status (the status file's content: mode, server connection,

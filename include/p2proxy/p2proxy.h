@@ -44,6 +44,11 @@ int p2proxy_client_start(const char* options_json, p2proxy_client** out, char* e
 /* p2proxy_client_dial: a connected stream socket to |host|:|port| through the overlay in *fd. */
 int p2proxy_client_dial(p2proxy_client* client, const char* host, uint16_t port, int timeout_ms, int* fd,
                         char* err, size_t err_len);
+/* p2proxy_client_dial_udp: a UDP flow to |host|:|port| as a connected SOCK_SEQPACKET socket in
+ * *fd: each message written is one datagram to the resource, each datagram back one message
+ * (dial.h). */
+int p2proxy_client_dial_udp(p2proxy_client* client, const char* host, uint16_t port, int* fd, char* err,
+                            size_t err_len);
 /* p2proxy_client_resolve: the overlay address of a private name, written to |out| (|out_len|
  * bytes, NUL-terminated). */
 int p2proxy_client_resolve(p2proxy_client* client, const char* host, char* out, size_t out_len, char* err,

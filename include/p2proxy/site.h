@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "p2proxy/dial.h"
 #include "p2proxy/status.h"
 
 namespace p2proxy {
@@ -50,25 +51,6 @@ struct SiteOptions {
   std::string log_level = "warn";
   // start_timeout_ms: how long Start waits for enrollment or the state dir to load.
   int start_timeout_ms = 60000;
-};
-
-// Peer: who an accepted connection comes from.
-struct Peer {
-  std::string resource;  // the resource's name
-  // user and roles: the identity the server gave the peer's device. For a tcp resource they
-  // are the connection's; for an https resource the site proxies each request (keep-alive
-  // connections carry requests of several users) and gives each request's identity in its
-  // X-P2proxy-User and X-P2proxy-Roles headers instead, so these are empty.
-  std::string user;
-  std::vector<std::string> roles;
-  std::string address;  // the peer's overlay address ("100.96.0.5"); empty for https
-  uint16_t port = 0;
-};
-
-// Connection: an accepted connection: a connected stream socket the caller owns and closes.
-struct Connection {
-  int fd = -1;
-  Peer peer;
 };
 
 class Listener {

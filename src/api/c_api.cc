@@ -99,6 +99,16 @@ int p2proxy_client_dial(p2proxy_client* client, const char* host, uint16_t port,
   return P2PROXY_OK;
 }
 
+int p2proxy_client_dial_udp(p2proxy_client* client, const char* host, uint16_t port, int* fd, char* err,
+                            size_t err_len) {
+  if (client == nullptr || host == nullptr || fd == nullptr) return Invalid("client, host and fd are required", err, err_len);
+  *fd = -1;
+  auto r = client->client->DialUdp(host, port);
+  if (!r.ok()) return Report(r.status(), err, err_len);
+  *fd = *r;
+  return P2PROXY_OK;
+}
+
 int p2proxy_client_resolve(p2proxy_client* client, const char* host, char* out, size_t out_len, char* err,
                            size_t err_len) {
   if (client == nullptr || host == nullptr || out == nullptr || out_len == 0) {

@@ -16,6 +16,7 @@
 #include "api/convert.h"
 #include "api/mailbox.h"
 #include "api/role_thread.h"
+#include "api/udp_bridge.h"
 #include "api/waiter.h"
 #include "base/errno_text.h"
 #include "base/log.h"
@@ -36,6 +37,9 @@ using api::FromAbsl;
 using api::Wait;
 using api::Waiter;
 
+// kMaxUdpFlows bounds DialUdp's open flows per client.
+constexpr size_t kMaxUdpFlows = 1024;
+
 // kFreshSnapshotWait: how long Start waits for the server's snapshot when it has a stored one.
 constexpr absl::Duration kFreshSnapshotWait = absl::Seconds(5);
 
@@ -46,6 +50,7 @@ struct LoopSide {
   net::Loop loop;
   std::unique_ptr<client::ClientNode> node;
   std::map<proxy::Splice*, std::unique_ptr<proxy::Splice>> splices;
+  std::map<api::UdpBridge*, std::unique_ptr<api::UdpBridge>> udp;  // DialUdp's flows
 
   // Join splices a dialed overlay stream to the library's end of a socketpair.
   void Join(std::unique_ptr<net::Stream> a, std::unique_ptr<net::Stream> b) {
@@ -66,6 +71,7 @@ struct LoopSide {
     auto all = std::move(splices);
     splices.clear();
     for (auto& [raw, sp] : all) sp->Abort(absl::CancelledError("the client stopped"));
+    udp.clear();
     node.reset();
   }
 };
@@ -178,6 +184,47 @@ Result<int> Client::Dial(const std::string& host, uint16_t port, int timeout_ms)
   });
   if (!posted) return Stopped();
   return Wait(w, timeout_ms, absl::StrCat("dial ", host, ":", port));
+}
+
+Result<int> Client::DialUdp(const std::string& host, uint16_t port) {
+  if (port == 0) return Status(Code::kInvalidArgument, "port: 0 is not a port");
+  auto w = std::make_shared<Waiter<int>>();
+  const bool posted = impl_->Run([w, host, port](LoopSide& side) {
+    if (!side.node || side.node->overlay() == nullptr) {
+      w->Set(Stopped());
+      return;
+    }
+    absl::StatusOr<base::IpAddress> addr = side.node->names().Resolve(host);
+    if (!addr.ok()) {
+      w->Set(FromAbsl(addr.status()));
+      return;
+    }
+    if (side.udp.size() >= kMaxUdpFlows) {
+      w->Set(Status(Code::kResourceExhausted,
+                    absl::StrCat("at most ", kMaxUdpFlows, " UDP flows at once: close some sockets from DialUdp")));
+      return;
+    }
+    int fd = -1;
+    LoopSide* s = &side;
+    auto bridge = api::UdpBridge::Create(side.loop, *side.node->overlay(), *addr, port, &fd, [s](api::UdpBridge* b) {
+      auto it = s->udp.find(b);
+      if (it == s->udp.end()) return;
+      // Not inside its own callback: destroyed on the next turn.
+      s->loop.Post([owned = std::shared_ptr<api::UdpBridge>(std::move(it->second))] {});
+      s->udp.erase(it);
+    });
+    if (!bridge.ok()) {
+      w->Set(FromAbsl(bridge.status()));
+      return;
+    }
+    api::UdpBridge* raw = bridge->get();
+    side.udp.emplace(raw, std::move(*bridge));
+    if (!w->Set(fd)) {
+      ::close(fd);  // the caller gave up: the bridge sees the end and goes
+    }
+  });
+  if (!posted) return Stopped();
+  return Wait(w, 10000, absl::StrCat("dial udp ", host, ":", port));
 }
 
 Result<std::string> Client::Resolve(const std::string& host) {

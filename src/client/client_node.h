@@ -73,6 +73,8 @@ class ClientNode {
   // Dial connects to |host| (a private name or an IPv4 literal) at |port| through the overlay.
   // |done| runs once, on a later turn. NotFound: not a private name.
   void Dial(absl::string_view host, uint16_t port, Overlay::ConnectFn done);
+  // overlay: the node's way into the overlay (null when not running), for UDP flows.
+  Overlay* overlay() { return overlay_.get(); }
 
   const PrivateNames& names() const { return names_; }
   // has_config: managed mode has a snapshot (stored or received); static mode always.

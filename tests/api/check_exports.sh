@@ -10,7 +10,7 @@ if [ -n "$bad" ]; then
   echo "$bad" | head -n 50
   exit 1
 fi
-for s in p2proxy_version p2proxy_client_start p2proxy_client_dial p2proxy_client_resolve \
+for s in p2proxy_version p2proxy_client_start p2proxy_client_dial p2proxy_client_dial_udp p2proxy_client_resolve \
          p2proxy_client_status_json p2proxy_client_stop p2proxy_client_free p2proxy_free \
          p2proxy_site_start p2proxy_site_listen p2proxy_site_status_json p2proxy_site_stop p2proxy_site_free \
          p2proxy_listener_accept p2proxy_listener_fd p2proxy_listener_close p2proxy_listener_free \

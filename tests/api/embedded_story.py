@@ -3,7 +3,8 @@
 any user (no root, no TUN, no namespaces): a Server (init, start, admin commands), a Site in the
 same process serving an in-process tcp resource and an in-process https resource, and a Client in
 a child process (one userspace stack per process) that dials both. Checks the grants, the
-identity each handler sees, a refused user, admin refusals, and a clean stop."""
+identity each handler sees, a UDP flow (DialUdp) to a udp resource, a refused user, admin
+refusals, and a clean stop."""
 import os
 import re
 import socket
@@ -33,6 +34,14 @@ with p2proxy.Client(state_dir=state, server=server, token=token) as c:
                 break
             data += b
     out["page"] = data.decode(errors="replace")
+    u = c.dial_udp("udp.example.internal", 9999)
+    u.settimeout(10)
+    got = []
+    for i in range(3):
+        u.send(b"datagram-%d" % i)
+        got.append(u.recv(2048).decode())
+    u.close()
+    out["udp"] = got
     try:
         c.dial("secret.example.internal", 7070, timeout=5)
         out["secret"] = "dialed"
@@ -85,8 +94,20 @@ def serve_page(listener, seen):
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
 
+def udp_echo(sock):
+    while True:
+        try:
+            data, addr = sock.recvfrom(65536)
+        except OSError:
+            return
+        sock.sendto(b"echo " + data, addr)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="p2proxy-story-")
+    echo_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo_sock.bind(("127.0.0.1", 0))
+    threading.Thread(target=udp_echo, args=(echo_sock,), daemon=True).start()
     ctl, wg = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     opts = dict(state_dir=tmp + "/server", listen="127.0.0.1:%d" % ctl, wireguard_listen="127.0.0.1:%d" % wg)
     summary = p2proxy.Server.init(public_address="127.0.0.1:%d" % ctl, **opts)
@@ -123,6 +144,9 @@ def main():
                          "--site", "app", "--target", "in-process", "--allow", "user:alice")
             server.admin("resource", "add", "secret", "--domain", "secret.example.internal", "--kind", "tcp",
                          "--port", "7070", "--site", "app", "--target", "in-process", "--allow", "user:bob")
+            server.admin("resource", "add", "udpecho", "--domain", "udp.example.internal", "--kind", "udp",
+                         "--port", "9999", "--site", "app", "--target", "127.0.0.1:%d" % echo_sock.getsockname()[1],
+                         "--allow", "user:alice")
             with open(tmp + "/ca.pem", "w") as f:
                 f.write(server.admin("ca", "export"))
             status = site.status()
@@ -135,7 +159,8 @@ def main():
             print("client:", out)
             assert out["echo"] == "ping from alice", out
             assert "page for alice" in out["page"] and out["page"].startswith("HTTP/1.1 200"), out
-            assert out["secret"] == "NotFound", out  # bob's resource is not even a name for alice
+            assert out["secret"] == "NotFound", out
+            assert out["udp"] == ["echo datagram-%d" % i for i in range(3)], out  # bob's resource is not even a name for alice
             assert [p.user for p in echo_seen] == ["alice"] and echo_seen[0].resource == "echo", echo_seen
             assert page_seen == ["alice"], page_seen
             listing = server.admin("site", "list")
@@ -147,6 +172,7 @@ def main():
         for t in threads:
             t.join(10)
             assert not t.is_alive(), "a handler did not see its listener close"
+    echo_sock.close()
     print("PASS: server, site and client through libp2proxy from Python")
     subprocess.run(["rm", "-rf", tmp])
 

@@ -102,6 +102,8 @@ _lib.p2proxy_version.restype = ctypes.c_char_p
 _lib.p2proxy_client_start.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_size_t]
 _lib.p2proxy_client_dial.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint16, ctypes.c_int,
                                      ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
+_lib.p2proxy_client_dial_udp.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint16,
+                                         ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ctypes.c_size_t]
 _lib.p2proxy_client_resolve.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
                                         ctypes.c_char_p, ctypes.c_size_t]
 _lib.p2proxy_client_status_json.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
@@ -211,6 +213,17 @@ class Client:
         with self._h as h:
             _check(_lib.p2proxy_client_dial(h, host.encode(), port, timeout_ms, ctypes.byref(fd),
                                             err, _ERR_LEN), err)
+        return socket.socket(fileno=fd.value)
+
+    def dial_udp(self, host, port):
+        """A UDP flow to host:port as a connected socket.socket (SOCK_SEQPACKET): send() one
+        datagram, recv() one datagram back. Closing it ends the flow."""
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidArgument(3, "port: %r is not 1-65535" % (port,))
+        fd = ctypes.c_int(-1)
+        err = ctypes.create_string_buffer(_ERR_LEN)
+        with self._h as h:
+            _check(_lib.p2proxy_client_dial_udp(h, host.encode(), port, ctypes.byref(fd), err, _ERR_LEN), err)
         return socket.socket(fileno=fd.value)
 
     def resolve(self, host):
