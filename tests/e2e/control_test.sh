@@ -776,6 +776,87 @@ print(out.decode(errors="replace"))
   grep -q '^stopping after' "$E2E_TMP/app1.log" || fail "the C++ site did not stop cleanly: $(tail -n 5 "$E2E_TMP/app1.log")"
 }
 
+# systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
+# dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
+# site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
+# /etc/p2proxy/site.env, `systemctl start p2proxy-site` enrolls it (as the unit's user p2proxy,
+# under its hardening), the server shows it online, and the client fetches the vault through it;
+# `systemctl stop` stops it. Nothing of the box outlives the test.
+systemd_box() {
+  BUILD=${P2P_BUILD_DIR:?set P2P_BUILD_DIR to the build directory (for cpack)}
+  for t in /lib/systemd/systemd nsenter cpack; do
+    command -v "$t" > /dev/null || { echo "SKIP: $t is not installed" >&2; exit 77; }
+  done
+  (cd "$BUILD" && cpack -B "$E2E_TMP/deb" > "$E2E_TMP/cpack.log" 2>&1) || fail "cpack: $(tail -n 20 "$E2E_TMP/cpack.log")"
+  deb=$(ls "$E2E_TMP"/deb/*.deb | head -n1)
+  admin user add alice > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+
+  mkdir -p "$E2E_TMP/box"
+  bg "$S" box unshare --mount --propagation private bash -euc '
+    b=$1
+    mount -t tmpfs tmpfs "$b"
+    mkdir -p "$b/up" "$b/wk" "$b/root"
+    mount -t overlay overlay -o "lowerdir=/,upperdir=$b/up,workdir=$b/wk" "$b/root"
+    r=$b/root
+    mount --rbind /sys "$r/sys"
+    mount --rbind /dev "$r/dev"
+    mount -t tmpfs tmpfs "$r/tmp"
+    mount -t tmpfs tmpfs "$r/run"
+    exec unshare --pid --fork --mount-proc="$r/proc" chroot "$r" env container=other \
+      /lib/systemd/systemd --system --unit=multi-user.target --log-target=console
+  ' _ "$E2E_TMP/box"
+  BOX_PID=$BG_PID
+  wait_until 30 "the box's init" sh -c "pgrep -P $BOX_PID > /dev/null"
+  BOX_INIT=$(pgrep -P "$BOX_PID" | head -n1)
+  E2E_PIDS+=("$BOX_INIT")  # SIGKILL from outside ends the whole PID namespace
+  in_box() { nsenter -t "$BOX_INIT" -m -p -n -r -w env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
+  box_up() { state=$(in_box systemctl is-system-running 2>/dev/null || true); [ "$state" = running ] || [ "$state" = degraded ]; }
+  wait_until 60 "systemd up in the box" box_up
+  log "the box: systemd $(in_box systemctl --version | head -n1 | cut -d' ' -f2) is PID 1 (host pid $BOX_INIT), state $(in_box systemctl is-system-running || true)"
+  in_box dpkg -s p2proxy > /dev/null 2>&1 && fail "p2proxy is installed in the box before dpkg -i"
+
+  in_box sh -c 'cat > /tmp/p2proxy.deb' < "$deb"
+  in_box dpkg -i /tmp/p2proxy.deb > "$E2E_TMP/dpkg.log" 2>&1 || fail "dpkg -i: $(tail -n 20 "$E2E_TMP/dpkg.log")"
+  log "dpkg -i $(basename "$deb") in the box: $(in_box dpkg-query -W -f='${Status} ${Version}' p2proxy)"
+  in_box python3 -c 'import p2proxy; print(p2proxy.version())' > "$E2E_TMP/py.out" 2>&1 \
+    || fail "python3 -c 'import p2proxy' in the box: $(cat "$E2E_TMP/py.out")"
+  log "in the box: python3 -c 'import p2proxy' -> version $(cat "$E2E_TMP/py.out")"
+
+  printf 'P2PROXY_SERVER=198.18.1.1:443\nP2PROXY_TOKEN=%s\n' "$(token_of "$E2E_TMP/site-token.out")" \
+    | in_box sh -c 'umask 077; cat > /etc/p2proxy/site.env'
+  in_box systemctl start p2proxy-site || fail "systemctl start p2proxy-site: $(in_box journalctl -u p2proxy-site --no-pager | tail -n 20)"
+  site_online() { "$SERVER" admin --admin_socket="$E2E_TMP/admin.sock" site list > "$E2E_TMP/sites.out" 2>&1; grep s1 "$E2E_TMP/sites.out" | grep -q online; }
+  wait_until 60 "the systemd-run site online at the server (journal: journalctl -u p2proxy-site)" site_online \
+    || true
+  if ! site_online; then
+    in_box journalctl -u p2proxy-site --no-pager | tail -n 30 >&2
+    fail "the site started by systemctl did not come online"
+  fi
+  log "systemctl start p2proxy-site: $(in_box systemctl is-active p2proxy-site), enrolled from /etc/p2proxy/site.env; the server: $(grep s1 "$E2E_TMP/sites.out" | tr -s ' ')"
+  user=$(in_box ps -o user= -C p2proxy-site | head -n1)
+  [ "$user" = p2proxy ] || fail "the site runs as '$user', not p2proxy"
+  [ "$(in_box stat -c '%a %U' /var/lib/p2proxy/site)" = "700 p2proxy" ] \
+    || fail "the state dir is $(in_box stat -c '%a %U' /var/lib/p2proxy/site)"
+
+  admin ca export > "$E2E_TMP/ca.pem" 2>/dev/null
+  admin resource add vault --domain vault.example.internal --site s1 --target 198.19.0.2:8080 \
+    --kind https --allow user:alice > /dev/null
+  start_client --server=198.18.1.1:443 --token="$(token_of "$E2E_TMP/device-token.out")"
+  wait_until 30 "vault through the packaged site" in_c curl -sf --max-time 2 --cacert "$E2E_TMP/ca.pem" \
+    -o "$E2E_TMP/page.html" https://vault.example.internal/
+  grep -q "p2proxy vault page $E2E_ID" "$E2E_TMP/page.html" || fail "the page is not the app's"
+  log "the site runs as user p2proxy (state dir 0700 p2proxy) and serves https://vault.example.internal/ to the client"
+
+  in_box systemctl stop p2proxy-site
+  [ "$(in_box systemctl is-active p2proxy-site || true)" = inactive ] || fail "systemctl stop left it $(in_box systemctl is-active p2proxy-site)"
+  in_box pgrep -x p2proxy-site > /dev/null && fail "p2proxy-site still runs after systemctl stop"
+  log "systemctl stop p2proxy-site: inactive, no process left"
+  kill -9 "$BOX_INIT"
+  wait_until 30 "the box gone" sh -c "! kill -0 $BOX_INIT 2>/dev/null"
+}
+
 case "$scenario" in
   story) story ;;
   failover) failover ;;
@@ -784,6 +865,7 @@ case "$scenario" in
   userspace) userspace ;;
   ranges) ranges ;;
   embed) embed ;;
+  systemd) systemd_box ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
