@@ -673,15 +673,10 @@ void Server::SetEndpoint(const std::string& id, const std::string& endpoint) {
   auto session = by_node_.find(id);
   if (session != by_node_.end()) session->second->node.last_endpoint = endpoint;
   if (node->last_endpoint == endpoint) return;
-  const bool site = node->kind == wire::NODE_KIND_SITE;
   (void)store_->RecordNodeSeen(id, endpoint, clock_.Wall());
   P2P_LOG(kInfo, "server.endpoint").Kv("node", id).Kv("endpoint", endpoint);
-  if (!site) {
-    deployment_.reset();  // the stored record changed; clients' endpoints are in no snapshot
-    return;
-  }
-  // Clients must learn a site's endpoint: their snapshots change, so the version moves on,
-  // once for every change heard in this loop turn.
+  // Clients must learn a site's endpoint, and sites a device's (for hole punching): their
+  // snapshots change, so the version moves on, once for every change heard in this loop turn.
   if (!endpoint_push_.active()) {
     endpoint_push_.Start(absl::ZeroDuration(), [this] {
       if (store_->BumpVersion().ok()) Changed();

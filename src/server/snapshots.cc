@@ -64,7 +64,9 @@ absl::StatusOr<Deployment> LoadDeployment(Store& store) {
     d.sites.push_back(std::move(n));
   }
   for (auto& n : devices) {
-    if (!n.revoked) d.devices.push_back(std::move(n));
+    if (n.revoked) continue;
+    if (!n.last_endpoint.empty()) d.endpoints[n.id] = n.last_endpoint;
+    d.devices.push_back(std::move(n));
   }
   P2P_ASSIGN_OR_RETURN(std::vector<UserRecord> users, store.ListUsers());
   for (auto& u : users) d.users.emplace(u.name, std::move(u));
@@ -110,6 +112,11 @@ wire::Snapshot SiteSnapshot(const Deployment& d, const SnapshotSettings& setting
     wire::Peer* p = s.add_peers();
     p->set_public_key(dev.wireguard_public_key);
     p->add_allowed_ips(absl::StrCat(dev.address, "/32"));
+    // Where the server last heard the device (its NAT's mapping): the site sends its first
+    // handshake there, which opens the site's own NAT for the device (hole punching, both
+    // sides at once; the client does the same towards the site).
+    auto ep = d.endpoints.find(dev.id);
+    if (ep != d.endpoints.end()) p->set_endpoint(ep->second);
     p->set_node_id(dev.id);
     p->set_kind(wire::NODE_KIND_CLIENT);
     p->set_name(dev.name);

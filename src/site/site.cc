@@ -170,11 +170,24 @@ absl::Status Site::ApplyPeers(const std::vector<SitePeer>& peers, ApplyResult* r
     pc.preshared_key = p.preshared_key;
     pc.persistent_keepalive = p.persistent_keepalive;
     pc.allowed_ips = p.allowed_ips;
-    // An endpoint the peer roamed to is kept unless the configured one changed.
+    // An endpoint the peer roamed to is kept unless the configured one changed; and a peer
+    // with a live session keeps the address it talks from (a server-learned endpoint behind a
+    // symmetric NAT is not the one this site sees).
+    wg::Peer* existing = dev.FindPeer(p.public_key);
     if (old == nullptr || !(old->endpoint == p.endpoint)) pc.endpoint = p.endpoint;
-    if (wg::Peer* existing = dev.FindPeer(p.public_key)) dev.ClearAllowedIps(existing);
+    if (existing != nullptr && existing->has_current_keypair() && existing->endpoint() != nullptr) {
+      pc.endpoint.reset();
+    }
+    if (existing != nullptr) dev.ClearAllowedIps(existing);
     auto added = dev.AddPeer(pc);
     if (!added.ok()) return added.status();
+    // Hole punching: a new endpoint for a peer without a session gets a handshake now. Through
+    // an endpoint-independent NAT this opens the site's mapping for the peer while the peer
+    // sends its own handshake here; whichever arrives second completes.
+    if (pc.endpoint.has_value() && !(*added)->has_current_keypair()) {
+      dev.InitiateHandshake(*added);
+      ++result->punches;
+    }
     if (old != nullptr && old->persistent_keepalive != p.persistent_keepalive) {
       dev.SetPersistentKeepalive(*added, p.persistent_keepalive);
     }
@@ -467,6 +480,7 @@ absl::StatusOr<Site::ApplyResult> Site::Apply(const SiteConfig& next) {
       .Kv("peers_added", result.peers_added)
       .Kv("peers_removed", result.peers_removed)
       .Kv("peers_updated", result.peers_updated)
+      .Kv("punches", result.punches)
       .Kv("resources_added", result.resources_added)
       .Kv("resources_removed", result.resources_removed)
       .Kv("resources_updated", result.resources_updated)

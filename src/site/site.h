@@ -94,6 +94,7 @@ class Site {
                                    // changed counts as removed and added
     size_t resources_updated = 0;  // access or certificate changed in place
     size_t connections_closed = 0; // open connections whose peer lost the right to them
+    size_t punches = 0;            // handshakes sent to a peer's new endpoint (hole punching)
   };
 
   // Apply makes |next| the running configuration without a restart (SIGHUP in static mode, a

@@ -776,6 +776,111 @@ print(out.decode(errors="replace"))
   grep -q '^stopping after' "$E2E_TMP/app1.log" || fail "the C++ site did not stop cleanly: $(tail -n 5 "$E2E_TMP/app1.log")"
 }
 
+# punch: both ends behind NAT boxes (nftables masquerade: endpoint-independent mapping, and
+# filtering that lets in only replies to what went out, unsolicited packets dropped by the
+# box's firewall: a port-restricted cone). Neither can
+# reach the other until both have sent: the server tells each the other's NAT-mapped endpoint
+# (learned from their WireGuard keepalives), and both send their handshakes at once. The
+# client's traffic then flows straight to the site's NAT (tcpdump in "the internet" counts it),
+# not through the server, and the first bytes through the tunnel arrive within 3 s of the
+# client starting.
+punch() {
+  NS="p2cNS-$E2E_ID"; SP="p2cSP-$E2E_ID"; NC="p2cNC-$E2E_ID"; CP="p2cCP-$E2E_ID"
+  for n in "$NS" "$SP" "$NC" "$CP"; do netns_add "$n"; done
+  veth_link "$I" 198.18.5.1/24 "$NS" 198.18.5.2/24
+  veth_link "$NS" 10.30.0.1/24 "$SP" 10.30.0.2/24
+  veth_link "$I" 198.18.6.1/24 "$NC" 198.18.6.2/24
+  veth_link "$NC" 10.40.0.1/24 "$CP" 10.40.0.2/24
+  ip -n "$NS" route add default via 198.18.5.1
+  ip -n "$SP" route add default via 10.30.0.1
+  ip -n "$NC" route add default via 198.18.6.1
+  ip -n "$CP" route add default via 10.40.0.1
+  for box in "$NS:10.30.0.0/24" "$NC:10.40.0.0/24"; do
+    ns=${box%%:*}; lan=${box#*:}
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$ns" nft -f - <<NFT
+table ip p2p_nat {
+  chain post { type nat hook postrouting priority srcnat; ip saddr $lan masquerade; }
+  chain filt {
+    type filter hook forward priority filter; policy drop;
+    ip saddr $lan accept
+    ct state established,related accept
+  }
+  # Unsolicited packets to the box itself are dropped before conntrack keeps them, as a home
+  # router's firewall does (a kept entry would take the port a later mapping wants).
+  chain inp {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname "lo" accept
+    ip saddr $lan accept
+  }
+}
+NFT
+  done
+  # The site's app: an echo server on the site's LAN address.
+  bg "$SP" punch-echo "$STORM" echo 7
+  wait_until 30 "echo listening" ip netns exec "$SP" sh -c "ss -ltn | grep -q ':7 '"
+  admin user add alice > /dev/null
+  admin token create site s1 > "$E2E_TMP/site-token.out"
+  admin token create device --user alice > "$E2E_TMP/device-token.out"
+  bg "$SP" site "$SITE" --state_dir="$E2E_TMP/site-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/site-token.out")"
+  wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
+  admin resource add echo --domain echo.example.internal --site s1 --target 10.30.0.2:7 --kind tcp --port 7 \
+    --allow user:alice > /dev/null
+  wait_until 30 "the site's NAT-mapped endpoint at the server" sh -c \
+    "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep s1 | grep -q '198.18.5.2:'"
+
+  # Count the datagrams that go straight between the two NAT boxes.
+  iface=$(ip -n "$I" -o addr show to 198.18.6.1 | awk '{print $2}')
+  bg "$I" pcap tcpdump -l -n -i "$iface" -w "$E2E_TMP/punch.pcap" udp and src 198.18.6.2 and dst 198.18.5.2
+  wait_until 30 "tcpdump listening" grep -q 'listening on' "$E2E_TMP/pcap.log"
+  PCAP_PID=$BG_PID
+
+  t0=$(now_ms)
+  bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --socks5=off --http_proxy=off \
+    --forward=127.0.0.1:7007:echo.example.internal:7 --status_file="$E2E_TMP/punch-status.json"
+  echo_ok() { ip netns exec "$CP" python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 7007), timeout=1)
+s.settimeout(1)
+s.sendall(b"punch\n")
+assert s.recv(64) == b"punch\n"
+' 2>/dev/null; }
+  wait_until 30 "an echo through the tunnel" echo_ok
+  t1=$(now_ms)
+  log "the first echo through the tunnel came $((t1 - t0)) ms after the client started (both ends behind NAT)"
+  [ $((t1 - t0)) -lt 3000 ] || fail "the first bytes took $((t1 - t0)) ms, not under 3 s"
+
+  # A larger transfer, then the count of direct datagrams.
+  ip netns exec "$CP" python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 7007), timeout=10)
+data = bytes(range(256)) * 4096  # 1 MiB
+s.sendall(data)
+got = b""
+while len(got) < len(data):
+    b = s.recv(65536)
+    assert b, "closed early"
+    got += b
+assert got == data
+' || fail "1 MiB through the echo did not come back intact"
+  kill "$PCAP_PID"
+  wait_until 30 "tcpdump done" sh -c "! kill -0 $PCAP_PID 2>/dev/null"
+  direct=$(tcpdump -n -r "$E2E_TMP/punch.pcap" 2>/dev/null | wc -l)
+  [ "$direct" -gt 500 ] || fail "only $direct datagrams went straight from the client's NAT to the site's"
+  python3 - "$E2E_TMP/punch-status.json" <<'PY' > "$E2E_TMP/punch-peer.out" || fail "status: $(cat "$E2E_TMP/punch-status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+site = [p for p in s["peers"] if p["name"] == "s1"][0]
+assert site["endpoint"].startswith("198.18.5.2:") and site["path"] == "direct", site
+print(site["endpoint"], site["path"])
+PY
+  log "1 MiB echoed; $direct datagrams went straight from the client's NAT (198.18.6.2) to the site's (198.18.5.2); the client's status: s1 at $(cat "$E2E_TMP/punch-peer.out")"
+  grep -q 'punches=[1-9]' "$E2E_TMP/site.log" || fail "the site logged no punch"
+}
+
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
 # dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
 # site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
@@ -866,6 +971,7 @@ case "$scenario" in
   ranges) ranges ;;
   embed) embed ;;
   systemd) systemd_box ;;
+  punch) punch ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"

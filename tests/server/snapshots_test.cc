@@ -205,3 +205,25 @@ TEST_CASE("ClientSnapshot: a revoked site serves nothing, a user with no grant g
   REQUIRE(none.resources_size() == 0);
   REQUIRE(none.peers_size() == 1);
 }
+
+TEST_CASE("SiteSnapshot: a device's endpoint as the server heard it, for hole punching, and none if unheard") {
+  World w;
+  Ok(w.store->RecordNodeSeen(w.alice_laptop.id, "198.51.100.9:40000", kNow));
+  const Deployment d = Value(LoadDeployment(*w.store));
+  const wire::Snapshot s2 = SiteSnapshot(d, w.settings, w.s2);
+  RequireValid(s2);
+  bool alice = false, bob = false;
+  for (const auto& p : s2.peers()) {
+    if (p.node_id() == w.alice_laptop.id) {
+      alice = true;
+      CHECK(p.endpoint() == "198.51.100.9:40000");
+      CHECK(p.persistent_keepalive_seconds() == 0);  // sites do not keep every device's NAT open
+    }
+    if (p.node_id() == w.bob_laptop.id) {
+      bob = true;
+      CHECK(p.endpoint().empty());
+    }
+  }
+  CHECK(alice);
+  CHECK(bob);
+}
