@@ -35,7 +35,10 @@ ABSL_FLAG(std::string, public_address, "",
           "remembered in the database.");
 ABSL_FLAG(std::string, wireguard_listen, "0.0.0.0:51820",
           "The UDP address of the server's own WireGuard interface (it is a peer of every node at "
-          "100.96.0.1 and learns each node's public endpoint from its keepalives). 'off': none.");
+          "100.96.0.1 and learns each node's public endpoint from its keepalives) and of the relay "
+          "for nodes that cannot reach each other directly. On a host with several addresses, give "
+          "the public one (a socket on 0.0.0.0 answers from the address of the interface towards "
+          "the node, which the node's NAT does not recognize). 'off': none.");
 ABSL_FLAG(std::string, wireguard_endpoint, "",
           "The HOST:port where nodes send WireGuard to the server (told to nodes). Empty: the host "
           "of --public_address with the port of --wireguard_listen.");
@@ -193,7 +196,14 @@ int main(int argc, char** argv) {
         .Kv("audit_batches", c.audit_batches)
         .Kv("audit_events", c.audit_events)
         .Kv("audit_duplicates", c.audit_duplicates)
-        .Kv("certificates_issued", c.certificates_issued);
+        .Kv("certificates_issued", c.certificates_issued)
+        .Kv("relay_forwarded", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().forwarded : 0)
+        .Kv("relay_bytes", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().forwarded_bytes : 0)
+        .Kv("relay_malformed", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().malformed : 0)
+        .Kv("relay_unknown_sender", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().unknown_sender : 0)
+        .Kv("relay_spoofed", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().spoofed : 0)
+        .Kv("relay_unknown_destination", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().unknown_destination : 0)
+        .Kv("relay_rate_limited", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().rate_limited : 0);
   });
   (void)term.Watch(SIGTERM, [&] { stop("SIGTERM"); });
   (void)intr.Watch(SIGINT, [&] { stop("SIGINT"); });

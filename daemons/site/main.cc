@@ -231,7 +231,14 @@ int main(int argc, char** argv) {
         .Kv("tcp_segments_dropped", st.tcp_segments_dropped)
         .Kv("wg_handshakes", wc.handshakes_completed)
         .Kv("wg_rx_packets", wc.data_packets_received)
-        .Kv("wg_tx_packets", wc.data_packets_sent);
+        .Kv("wg_tx_packets", wc.data_packets_sent)
+        .Kv("relay", s->transport().relay() ? s->transport().relay()->server.ToString() : std::string("off"))
+        .Kv("relay_frames_received", s->transport().relay_counters().frames_received)
+        .Kv("relay_frames_sent", s->transport().relay_counters().frames_sent)
+        .Kv("relay_frames_dropped", s->transport().relay_counters().frames_dropped)
+        .Kv("wg_bad_mac1", wc.drop(wg::Drop::kBadMac1))
+        .Kv("wg_unknown_peer", wc.drop(wg::Drop::kUnknownPeer))
+        .Kv("wg_invalid", wc.drop(wg::Drop::kInvalidMessage));
   });
   (void)term.Watch(SIGTERM, [&] { stop("SIGTERM"); });
   (void)intr.Watch(SIGINT, [&] { stop("SIGINT"); });

@@ -17,6 +17,7 @@
 #include "client/range_check.h"
 #include "client/snapshot_config.h"
 #include "crypto/x25519.h"
+#include "nat/relay_frame.h"
 
 namespace p2proxy::client {
 
@@ -249,13 +250,77 @@ void ClientNode::Dial(absl::string_view host, uint16_t port, Overlay::ConnectFn 
 void ClientNode::NoteSites(const control::wire::Snapshot& snapshot) {
   constexpr size_t key_size = std::tuple_size_v<crypto::PublicKey>;
   site_ids_.clear();
+  std::map<crypto::PublicKey, SitePath> paths;
   for (const auto& p : snapshot.peers()) {
+    if (p.kind() == control::wire::NODE_KIND_SERVER) {
+      if (auto ep = base::SocketAddress::Parse(p.endpoint()); ep.ok()) relay_server_ = *ep;
+      continue;
+    }
     if (p.kind() == control::wire::NODE_KIND_SITE && p.public_key().size() == key_size) {
       crypto::PublicKey key;
       std::copy(p.public_key().begin(), p.public_key().end(), key.begin());
       site_ids_[key] = p.node_id();
+      auto prefix = p.allowed_ips_size() > 0 ? base::IpPrefix::Parse(p.allowed_ips(0))
+                                             : absl::StatusOr<base::IpPrefix>(absl::NotFoundError("none"));
+      if (!prefix.ok()) continue;
+      auto old = site_paths_.find(key);
+      SitePath path = old != site_paths_.end() ? old->second : SitePath();
+      path.address = prefix->address;
+      path.direct.reset();
+      if (auto ep = base::SocketAddress::Parse(p.endpoint()); ep.ok()) path.direct = *ep;
+      paths[key] = path;
     }
   }
+  site_paths_ = std::move(paths);
+}
+
+void ClientNode::UpdatePaths() {
+  if (!agent_ || !wg_) return;
+  tunnel::WgTransport& transport = wg_->transport();
+  if (!transport.relay() && relay_server_) {
+    auto own = base::IpAddress::Parse(agent_->enrolled().node_address());
+    if (own.ok()) transport.SetRelay(tunnel::WgTransport::Relay{*relay_server_, *own});
+  }
+  if (!transport.relay()) return;
+  wg::Device& dev = transport.device();
+  const absl::Time now = absl::Now();
+  for (auto& [key, path] : site_paths_) {
+    wg::Peer* peer = dev.FindPeer(key);
+    if (peer == nullptr || peer->endpoint() == nullptr) continue;
+    base::IpAddress via;
+    const bool relayed = nat::RelayNodeOf(*peer->endpoint(), &via);
+    const std::string& name = site_ids_[key];
+    if (relayed != path.relayed) {
+      path.relayed = relayed;
+      if (!relayed) {
+        P2P_LOG(kInfo, "client.path").Kv("site", name).Kv("path", "direct").Kv("endpoint", peer->endpoint()->ToString());
+      }
+    }
+    if (!relayed) {
+      if (peer->has_current_keypair()) {
+        path.stuck_ticks = 0;
+        continue;
+      }
+      if (++path.stuck_ticks < kTicksBeforeRelay) continue;
+      path.stuck_ticks = 0;
+      const base::SocketAddress relay = nat::RelayEndpoint(path.address);
+      P2P_LOG(kInfo, "client.path")
+          .Kv("site", name)
+          .Kv("path", "relayed")
+          .Kv("why", absl::StrCat("no handshake over UDP to ", peer->endpoint()->ToString(), " in ", kTicksBeforeRelay, " s"));
+      dev.SetEndpoint(peer, relay);
+      dev.InitiateHandshakeVia(peer, relay);
+      path.relayed = true;
+      path.next_probe = now + kProbeInterval;
+      continue;
+    }
+    // Relayed: try the direct path now and then, the relayed session going on meanwhile.
+    if (path.direct && now >= path.next_probe) {
+      path.next_probe = now + kProbeInterval;
+      dev.InitiateHandshakeVia(peer, *path.direct);
+    }
+  }
+  transport.Kick();
 }
 
 status::ClientStatus ClientNode::Status() {
@@ -278,6 +343,7 @@ void ClientNode::Tick() {
       P2P_LOG(kWarn, "client.status_file_failed").Kv("error", st.message());
     }
   }
+  UpdatePaths();
   ReportHealth();
 }
 

@@ -98,12 +98,29 @@ class ClientNode {
   void NoteSites(const control::wire::Snapshot& snapshot);
   void Tick();
   void ReportHealth();
+  // UpdatePaths (each second, managed mode): a site peer that has an endpoint but no session
+  // after kTicksBeforeRelay seconds moves onto the server's relay; a relayed one probes its
+  // direct endpoint every kProbeInterval, and WireGuard's roaming takes it back when the site
+  // answers from there.
+  void UpdatePaths();
 
   net::Loop& loop_;
   ClientNodeOptions options_;
   PrivateNames names_;
   StatusInputs status_inputs_;
   std::map<crypto::PublicKey, std::string> site_ids_;  // managed: node id by site key
+  // SitePath: what UpdatePaths knows of a site peer.
+  struct SitePath {
+    base::IpAddress address;                    // the site's node address
+    std::optional<base::SocketAddress> direct;  // its endpoint as the server heard it
+    int stuck_ticks = 0;
+    absl::Time next_probe;
+    bool relayed = false;  // as last seen, for the log of each change
+  };
+  static constexpr int kTicksBeforeRelay = 2;
+  static constexpr absl::Duration kProbeInterval = absl::Seconds(10);
+  std::map<crypto::PublicKey, SitePath> site_paths_;
+  std::optional<base::SocketAddress> relay_server_;  // the server's WireGuard endpoint
   std::unique_ptr<control::NodeAgent> agent_;
   std::unique_ptr<WgClient> wg_;
   std::unique_ptr<DnsService> dns_;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "nat/relay_frame.h"
 #include "base/errno_text.h"
 #include "crypto/keys.h"
 #include "google/protobuf/util/json_util.h"
@@ -85,7 +86,11 @@ status::ClientStatus CollectStatus(const StatusInputs& in, absl::Time now) {
       p->set_rx_bytes(ps.rx_bytes);
       p->set_tx_bytes(ps.tx_bytes);
       if (ps.last_handshake > absl::UnixEpoch()) p->set_last_handshake_unix_ms(absl::ToUnixMillis(ps.last_handshake));
-      p->set_path(live->has_current_keypair() && live->endpoint() != nullptr ? "direct" : "none");
+      base::IpAddress relay_node;
+      const bool relayed = live->endpoint() != nullptr && nat::RelayNodeOf(*live->endpoint(), &relay_node);
+      p->set_path(!live->has_current_keypair() || live->endpoint() == nullptr ? "none"
+                  : relayed                                                   ? "relayed"
+                                                                              : "direct");
     }
     if (auto it = probed.find(cp.public_key); it != probed.end()) {
       p->set_health(HealthName(it->second->health));

@@ -34,6 +34,10 @@ struct NodeLiveStatus {
   uint64_t acked_version = 0;      // the last snapshot version the node acked (0: none)
   std::string endpoint;            // where the server hears its WireGuard from now; empty: unknown
   std::optional<absl::Time> last_seen;
+  // The relay: frames it forwarded from and to the node, and whether one went in the last 30 s
+  // (the node reaches a peer, or is reached, through the server).
+  uint64_t relayed_frames = 0;
+  bool relayed_now = false;
 };
 
 // SiteHealthReport is one client's latest view of one site, from the client's control Health

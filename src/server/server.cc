@@ -777,6 +777,11 @@ std::vector<NodeLiveStatus> Server::LiveStatus() {
     const base::SocketAddress* wg = tunnel_ != nullptr ? tunnel_->EndpointOf(id) : nullptr;
     if (wg != nullptr) n.endpoint = wg->ToString();
     n.last_seen = st.last_seen;
+    if (tunnel_ != nullptr) {
+      const Relay::NodeTraffic t = tunnel_->RelayTrafficOf(id);
+      n.relayed_frames = t.frames_from + t.frames_to;
+      n.relayed_now = n.relayed_frames > 0 && clock_.Monotonic() - t.last < absl::Seconds(30);
+    }
     out.push_back(std::move(n));
   }
   return out;

@@ -52,14 +52,21 @@ bool EchoReply(const base::IpAddress& self, absl::Span<uint8_t> p) {
 absl::StatusOr<std::unique_ptr<ServerTunnel>> ServerTunnel::Start(net::Loop& loop, base::Clock& clock,
                                                                   const base::SocketAddress& listen,
                                                                   const crypto::Key& private_key,
-                                                                  const base::IpAddress& self, EndpointFn on_endpoint) {
+                                                                  const base::IpAddress& self, EndpointFn on_endpoint,
+                                                                  Relay::Options relay) {
   std::unique_ptr<ServerTunnel> t(new ServerTunnel(self, std::move(on_endpoint)));
   ServerTunnel* raw = t.get();
+  t->relay_ = std::make_unique<Relay>(clock, relay);
   tunnel::WgTransport::Options options;
   options.listen_port = listen.port();
   options.bind_ip = listen.IpString();
   options.endpoint_changed = [raw](wg::Peer& peer) { raw->OnEndpoint(peer); };
   options.after_batch = [raw] { raw->SendReplies(); };
+  options.intercept = [raw](const base::Datagram& d) {
+    return raw->relay_->Handle(d, [raw](const base::SocketAddress& to, base::ByteSpan frame) {
+      raw->transport_->SendDatagram(to, frame);
+    });
+  };
   auto transport = tunnel::WgTransport::Create(loop, clock, std::move(options),
                                                [raw](wg::Peer& from, base::ByteSpan packet) { raw->OnPacket(from, packet); });
   if (!transport.ok()) {
@@ -89,6 +96,7 @@ void ServerTunnel::Sync(const Deployment& d) {
     crypto::PublicKey key;
     std::memcpy(key.data(), it->first.data(), key.size());
     dev.RemovePeer(key);
+    if (auto a = base::IpPrefix::Parse(it->second.address); a.ok()) relay_->RemoveNode(a->address);
     key_of_.erase(it->second.id);
     it = nodes_.erase(it);
   }
@@ -115,10 +123,20 @@ const base::SocketAddress* ServerTunnel::EndpointOf(const std::string& node_id) 
   return peer == nullptr ? nullptr : peer->endpoint();
 }
 
+Relay::NodeTraffic ServerTunnel::RelayTrafficOf(const std::string& node_id) const {
+  auto key = key_of_.find(node_id);
+  if (key == key_of_.end()) return {};
+  auto node = nodes_.find(key->second);
+  if (node == nodes_.end()) return {};
+  auto a = base::IpPrefix::Parse(node->second.address);
+  return a.ok() ? relay_->TrafficOf(a->address) : Relay::NodeTraffic();
+}
+
 void ServerTunnel::OnEndpoint(wg::Peer& peer) {
   auto it = nodes_.find(KeyBytes(peer.public_key()));
   if (it == nodes_.end() || peer.endpoint() == nullptr) return;
   ++counters_.endpoint_changes;
+  if (auto a = base::IpPrefix::Parse(it->second.address); a.ok()) relay_->SetEndpoint(a->address, *peer.endpoint());
   if (on_endpoint_) on_endpoint_(it->second.id, *peer.endpoint());
 }
 

@@ -2,7 +2,9 @@
 // enrolled node at its overlay address (100.96.0.1); each node keeps a persistent keepalive to
 // it, so the server hears every node from the address the node's NAT maps it to and learns its
 // public endpoint from that, not from what the node says of itself. At its address it answers
-// ICMP echo (people check the path with ping); it forwards nothing else (the relay is M1.9).
+// ICMP echo (people check the path with ping); it forwards nothing else. On the same UDP port
+// the relay (relay.h) forwards relay frames between nodes whose endpoints this tunnel
+// authenticated.
 #ifndef P2PROXY_SERVER_TUNNEL_H_
 #define P2PROXY_SERVER_TUNNEL_H_
 
@@ -20,6 +22,7 @@
 #include "base/ip_prefix.h"
 #include "crypto/x25519.h"
 #include "net/loop.h"
+#include "server/relay.h"
 #include "server/snapshots.h"
 #include "tunnel/wg_transport.h"
 
@@ -40,7 +43,8 @@ class ServerTunnel {
   static absl::StatusOr<std::unique_ptr<ServerTunnel>> Start(net::Loop& loop, base::Clock& clock,
                                                              const base::SocketAddress& listen,
                                                              const crypto::Key& private_key,
-                                                             const base::IpAddress& self, EndpointFn on_endpoint);
+                                                             const base::IpAddress& self, EndpointFn on_endpoint,
+                                                             Relay::Options relay = {});
 
   // Sync makes the device's peers exactly the deployment's nodes that are not revoked (sites
   // and devices), each with its overlay address as its only allowed IP. Peers that stay keep
@@ -53,6 +57,9 @@ class ServerTunnel {
   const base::SocketAddress* EndpointOf(const std::string& node_id) const;
   const Counters& counters() const { return counters_; }
   const wg::DeviceCounters& device_counters() const { return transport_->device().counters(); }
+  const Relay::Counters& relay_counters() const { return relay_->counters(); }
+  // RelayTrafficOf: what the relay forwarded for node |node_id| (zeros if nothing).
+  Relay::NodeTraffic RelayTrafficOf(const std::string& node_id) const;
 
  private:
   struct Node {
@@ -66,6 +73,7 @@ class ServerTunnel {
 
   base::IpAddress self_;
   EndpointFn on_endpoint_;
+  std::unique_ptr<Relay> relay_;
   std::unique_ptr<tunnel::WgTransport> transport_;
   // By public key (32 raw bytes).
   std::map<std::string, Node, std::less<>> nodes_;

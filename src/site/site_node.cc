@@ -89,10 +89,26 @@ absl::StatusOr<std::unique_ptr<SiteNode>> SiteNode::Start(net::Loop& loop, base:
     if (!raw->site_) return absl::UnavailableError("the site is stopping");
     auto next = SiteConfigFromSnapshot(snapshot, raw->self_);
     if (!next.ok()) return next.status();
-    return raw->site_->Apply(*next).status();
+    absl::Status applied = raw->site_->Apply(*next).status();
+    if (applied.ok()) raw->UseRelay(snapshot);
+    return applied;
   });
+  if (agent.stored_snapshot()) node->UseRelay(*agent.stored_snapshot());
   agent.ReportEndpoints(LocalEndpoints(node->site_->transport().listen_port()));
   return node;
+}
+
+void SiteNode::UseRelay(const control::wire::Snapshot& snapshot) {
+  if (!site_) return;
+  for (const auto& p : snapshot.peers()) {
+    if (p.kind() != control::wire::NODE_KIND_SERVER) continue;
+    auto ep = base::SocketAddress::Parse(p.endpoint());
+    if (!ep.ok()) return;
+    const auto& current = site_->transport().relay();
+    if (current && current->server == *ep) return;
+    site_->transport().SetRelay(tunnel::WgTransport::Relay{*ep, self_.node_address});
+    return;
+  }
 }
 
 SiteNode::~SiteNode() { site_.reset(); }

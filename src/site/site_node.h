@@ -49,6 +49,9 @@ class SiteNode {
 
  private:
   SiteNode() = default;
+  // UseRelay points the site's transport at the server's relay (the server peer's endpoint in
+  // |snapshot|), so that clients that cannot reach it directly come through the server.
+  void UseRelay(const control::wire::Snapshot& snapshot);
   ManagedSite self_;
   bool from_stored_ = false;
   std::unique_ptr<control::NodeAgent> agent_;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "nat/relay_frame.h"
 
 namespace p2proxy::tunnel {
 
@@ -28,9 +29,7 @@ absl::StatusOr<std::unique_ptr<WgTransport>> WgTransport::Create(net::Loop& loop
 absl::Status WgTransport::Bind(uint16_t port) {
   auto addr = base::SocketAddress::FromIp(options_.bind_ip, port);
   if (!addr.ok()) return addr.status();
-  auto sock = net::UdpSocket::Bind(loop_, *addr, [this](absl::Span<const base::Datagram> batch) {
-    device_.ReceiveDatagrams(batch);
-  });
+  auto sock = net::UdpSocket::Bind(loop_, *addr, [this](absl::Span<const base::Datagram> batch) { OnBatch(batch); });
   if (!sock.ok()) {
     return absl::UnavailableError(absl::StrCat("wireguard: cannot bind UDP port ", port, ": ",
                                                sock.status().message(),
@@ -50,8 +49,58 @@ absl::Status WgTransport::Rebind(uint16_t port) {
   return st;
 }
 
+void WgTransport::OnBatch(absl::Span<const base::Datagram> batch) {
+  if (!options_.intercept) {
+    // The hot path: a node's batch with no relay frame in it goes to the device as it is.
+    bool framed = false;
+    if (relay_) {
+      for (const base::Datagram& d : batch) framed = framed || nat::IsRelayFrame(d.data);
+    }
+    if (!framed) {
+      device_.ReceiveDatagrams(batch);
+      return;
+    }
+  }
+  rx_.clear();
+  for (const base::Datagram& d : batch) {
+    if (options_.intercept && options_.intercept(d)) continue;
+    if (relay_ && nat::IsRelayFrame(d.data)) {
+      nat::RelayFrame f;
+      if (!(d.addr == relay_->server) || !nat::ParseRelayFrame(d.data, &f) || !(f.dst == relay_->self)) {
+        ++relay_counters_.frames_dropped;
+        continue;
+      }
+      ++relay_counters_.frames_received;
+      rx_.push_back(base::Datagram{f.payload, nat::RelayEndpoint(f.src)});
+      continue;
+    }
+    rx_.push_back(d);
+  }
+  if (rx_.empty()) {
+    Flush();  // what the intercept queued goes out
+    return;
+  }
+  device_.ReceiveDatagrams(rx_);
+}
+
 void WgTransport::SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) {
   if (!socket_) return;
+  base::IpAddress relayed_to;
+  if (relay_ && nat::RelayNodeOf(to, &relayed_to)) {
+    // Through the server: the frame header, then the WireGuard message as it is.
+    if (datagram.size() > nat::kMaxRelayPayload) {
+      ++relay_counters_.frames_dropped;
+      return;
+    }
+    if (tx_count_ == kBatchSlots) SendPending();
+    uint8_t* slot = tx_arena_.data() + tx_count_ * kSlotSize;
+    nat::WriteRelayHeader(relayed_to, relay_->self, slot);
+    std::memcpy(slot + nat::kRelayHeaderSize, datagram.data(), datagram.size());
+    tx_batch_[tx_count_] = base::Datagram{base::ByteSpan(slot, nat::kRelayHeaderSize + datagram.size()), relay_->server};
+    ++tx_count_;
+    ++relay_counters_.frames_sent;
+    return;
+  }
   // Small datagrams (all of them, at the tunnel MTU) wait in the batch for one sendmmsg; one
   // that does not fit a slot goes out alone.
   if (datagram.size() > kSlotSize) {

@@ -5,6 +5,7 @@
 #define P2PROXY_TUNNEL_WG_TRANSPORT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,19 @@ class WgTransport final : public wg::DeviceOutput {
     absl::AnyInvocable<void()> after_batch;
     // endpoint_changed: a peer was heard from a new address (wg::DeviceOutput::EndpointChanged).
     absl::AnyInvocable<void(wg::Peer&)> endpoint_changed;
+    // intercept (the server's relay) sees every received datagram first; true: it took it.
+    absl::AnyInvocable<bool(const base::Datagram&)> intercept;
+  };
+
+  // Relay: a node's way through the server's relay (nat/relay_frame.h).
+  struct Relay {
+    base::SocketAddress server;  // the server's WireGuard UDP endpoint
+    base::IpAddress self;        // this node's overlay address
+  };
+  struct RelayCounters {
+    uint64_t frames_sent = 0;
+    uint64_t frames_received = 0;
+    uint64_t frames_dropped = 0;  // from the server but malformed, or not addressed to us
   };
 
   // Create binds the UDP socket and sets up the device (without keys or peers).
@@ -48,6 +62,11 @@ class WgTransport final : public wg::DeviceOutput {
   void SendPackets(absl::Span<const base::ByteSpan> packets) { device_.SendPackets(packets); }
   // Kick re-arms the timer after the device was changed from outside (config, UAPI).
   void Kick() { Flush(); }
+  // SetRelay turns the relay on (a peer whose endpoint is nat::RelayEndpoint(node) is reached
+  // through it, and frames from the server are unwrapped) or off (nullopt).
+  void SetRelay(std::optional<Relay> relay) { relay_ = std::move(relay); }
+  const std::optional<Relay>& relay() const { return relay_; }
+  const RelayCounters& relay_counters() const { return relay_counters_; }
 
   // DeviceOutput:
   void SendDatagram(const base::SocketAddress& to, base::ByteSpan datagram) override;
@@ -63,6 +82,7 @@ class WgTransport final : public wg::DeviceOutput {
   absl::Status Bind(uint16_t port);
   void ArmTimer();
   void SendPending();
+  void OnBatch(absl::Span<const base::Datagram> batch);
 
   // Outgoing datagrams wait here until the device flushes its batch.
   static constexpr size_t kBatchSlots = 64;
@@ -81,6 +101,9 @@ class WgTransport final : public wg::DeviceOutput {
   std::vector<base::Datagram> tx_batch_;
   size_t tx_count_ = 0;
   bool in_after_batch_ = false;
+  std::optional<Relay> relay_;
+  RelayCounters relay_counters_;
+  std::vector<base::Datagram> rx_;  // a batch after the relay's unwrapping
 };
 
 }  // namespace p2proxy::tunnel

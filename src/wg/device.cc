@@ -481,6 +481,11 @@ void Device::InitiateHandshake(Peer* peer) {
   output_.Flush();
 }
 
+void Device::InitiateHandshakeVia(Peer* peer, const base::SocketAddress& to) {
+  SendInitiation(peer, /*is_retry=*/false, &to);
+  output_.Flush();
+}
+
 void Device::QueueKeepalive(Peer* peer) {
   base::ByteSpan empty;
   QueuePackets(peer, absl::MakeConstSpan(&empty, 1));
@@ -553,17 +558,23 @@ void Device::Send(Peer* peer, base::ByteSpan datagram) {
   output_.SendDatagram(*peer->endpoint(), datagram);
 }
 
-void Device::SendHandshakeMessage(Peer* peer, base::MutableByteSpan msg, size_t mac1_offset) {
+void Device::SendHandshakeMessage(Peer* peer, base::MutableByteSpan msg, size_t mac1_offset,
+                                  const base::SocketAddress* via) {
   peer->cookies.AddMacs(msg, mac1_offset, clock_.Monotonic());
+  if (via != nullptr) {
+    peer->stats_.tx_bytes += msg.size();
+    output_.SendDatagram(*via, msg);
+    return;
+  }
   if (!peer->endpoint()) return Count(Drop::kNoEndpoint);
   Send(peer, msg);
 }
 
-void Device::SendInitiation(Peer* peer, bool is_retry) {
+void Device::SendInitiation(Peer* peer, bool is_retry, const base::SocketAddress* via) {
   if (!is_retry) peer->handshake_attempts_ = 0;
   const absl::Duration now = clock_.Monotonic();
-  // At most one initiation per REKEY_TIMEOUT, whatever asks for it.
-  if (now - peer->last_sent_initiation_ < kRekeyTimeout) return;
+  // At most one initiation per REKEY_TIMEOUT, whatever asks for it (a new path excepted).
+  if (via == nullptr && now - peer->last_sent_initiation_ < kRekeyTimeout) return;
   if (!local_.has_private_key) return Count(Drop::kNoPrivateKey);
   if (peer->handshake.state != HandshakeState::kZeroed) FreeIndex(peer->handshake.local_index);
   const uint32_t index = NewIndex();
@@ -577,7 +588,7 @@ void Device::SendInitiation(Peer* peer, bool is_retry) {
   uint8_t buf[kInitiationSize];
   SerializeInitiation(msg, buf);
   peer->last_sent_initiation_ = now;
-  SendHandshakeMessage(peer, buf, kInitiationMac1Offset);
+  SendHandshakeMessage(peer, buf, kInitiationMac1Offset, via);
   ++counters_.initiations_sent;
   OnAnyAuthenticatedPacketTraversal(peer);
   OnAnyAuthenticatedPacketSent(peer);

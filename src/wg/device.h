@@ -129,6 +129,10 @@ class Device {
   void SendKeepalive(Peer* peer);
   // InitiateHandshake starts a handshake now unless one went out less than REKEY_TIMEOUT ago.
   void InitiateHandshake(Peer* peer);
+  // InitiateHandshakeVia sends one initiation to |to| now (a new path: the relay, or a probe of
+  // the direct one while relayed), whatever went out before, leaving the peer's endpoint as it
+  // is. An authenticated answer from |to| moves the peer there (roaming).
+  void InitiateHandshakeVia(Peer* peer, const base::SocketAddress& to);
   // Every public call that can produce output ends with DeviceOutput::Flush().
 
   // NextDeadline is the monotonic time of the earliest armed timer (InfiniteDuration if none).
@@ -175,11 +179,12 @@ class Device {
   void HandleTransport(const Datagram& d);
   bool CheckHandshakeMacs(const Datagram& d, size_t mac1_offset, uint32_t sender);
 
-  void SendInitiation(Peer* peer, bool is_retry);
+  void SendInitiation(Peer* peer, bool is_retry, const base::SocketAddress* via = nullptr);
   // Queue* are the unflushed forms of the public send calls, for use inside a batch.
   void QueuePackets(Peer* peer, absl::Span<const base::ByteSpan> packets);
   void QueueKeepalive(Peer* peer);
-  void SendHandshakeMessage(Peer* peer, base::MutableByteSpan msg, size_t mac1_offset);
+  void SendHandshakeMessage(Peer* peer, base::MutableByteSpan msg, size_t mac1_offset,
+                            const base::SocketAddress* via = nullptr);
   void InstallKeypair(Peer* peer, std::unique_ptr<Keypair> keypair);
   bool ReceivedWithKeypair(Peer* peer, Keypair* keypair);
   bool KeypairUsableForSending(const Keypair* kp) const;

@@ -103,8 +103,11 @@ wait_until 30 "nginx listening" ip netns exec "$L" sh -c "ss -ltn | grep -q 198.
 SERVER_N=0
 start_server() {
   SERVER_N=$((SERVER_N + 1))
+  # The WireGuard socket on the public address: "the internet" routes from this namespace too,
+  # and a socket on 0.0.0.0 would answer a node from the address of the interface towards it,
+  # which its NAT does not know (a multi-homed server needs --wireguard_listen=PUBLIC_IP:PORT).
   bg "$I" "server$SERVER_N" "$SERVER" --state_dir="$E2E_TMP/server" --listen=0.0.0.0:443 \
-    --admin_socket="$E2E_TMP/admin.sock" --log_level=info
+    --wireguard_listen=198.18.1.1:51820 --admin_socket="$E2E_TMP/admin.sock" --log_level=info
   SERVER_PID=$BG_PID
   wait_until 30 "server up" grep -q 'event=server.up' "$E2E_TMP/server$SERVER_N.log"
 }
@@ -784,7 +787,12 @@ print(out.decode(errors="replace"))
 # client's traffic then flows straight to the site's NAT (tcpdump in "the internet" counts it),
 # not through the server, and the first bytes through the tunnel arrive within 3 s of the
 # client starting.
-punch() {
+# behind_nats CLIENT_MASQUERADE: the topology of punch and relay: the site in SP behind the NAT
+# box NS (198.18.5.2), the client's namespace CP behind NC (198.18.6.2), whose masquerade takes
+# CLIENT_MASQUERADE's options ("" keeps ports: endpoint-independent; "fully-random": a new
+# random port per destination, a symmetric NAT). Starts the site, an echo app, the resource.
+behind_nats() {
+  local client_masq=$1
   NS="p2cNS-$E2E_ID"; SP="p2cSP-$E2E_ID"; NC="p2cNC-$E2E_ID"; CP="p2cCP-$E2E_ID"
   for n in "$NS" "$SP" "$NC" "$CP"; do netns_add "$n"; done
   veth_link "$I" 198.18.5.1/24 "$NS" 198.18.5.2/24
@@ -795,12 +803,12 @@ punch() {
   ip -n "$SP" route add default via 10.30.0.1
   ip -n "$NC" route add default via 198.18.6.1
   ip -n "$CP" route add default via 10.40.0.1
-  for box in "$NS:10.30.0.0/24" "$NC:10.40.0.0/24"; do
-    ns=${box%%:*}; lan=${box#*:}
+  for box in "$NS:10.30.0.0/24:" "$NC:10.40.0.0/24:$client_masq"; do
+    IFS=: read -r ns lan masq <<<"$box"
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
     ip netns exec "$ns" nft -f - <<NFT
 table ip p2p_nat {
-  chain post { type nat hook postrouting priority srcnat; ip saddr $lan masquerade; }
+  chain post { type nat hook postrouting priority srcnat; ip saddr $lan masquerade $masq; }
   chain filt {
     type filter hook forward priority filter; policy drop;
     ip saddr $lan accept
@@ -831,6 +839,10 @@ NFT
   wait_until 30 "the site's NAT-mapped endpoint at the server" sh -c \
     "'$SERVER' admin --admin_socket='$E2E_TMP/admin.sock' site list | grep s1 | grep -q '198.18.5.2:'"
 
+}
+
+punch() {
+  behind_nats ""
   # Count the datagrams that go straight between the two NAT boxes.
   iface=$(ip -n "$I" -o addr show to 198.18.6.1 | awk '{print $2}')
   bg "$I" pcap tcpdump -l -n -i "$iface" -w "$E2E_TMP/punch.pcap" udp and src 198.18.6.2 and dst 198.18.5.2
@@ -881,6 +893,71 @@ PY
   grep -q 'punches=[1-9]' "$E2E_TMP/site.log" || fail "the site logged no punch"
 }
 
+# relay: the client behind a symmetric NAT (a new random port for every destination), the site
+# behind a port-restricted one: hole punching cannot work (the site answers the port the server
+# saw, which is not the one the client's NAT gives the site). After 2 s without a handshake the
+# client moves the site onto the server's relay: its WireGuard messages go to the server's UDP
+# port in relay frames and the server forwards them, unread, to the site. Traffic flows within
+# 5 s of the client starting; a capture at the server holds no plaintext of what went through
+# and no inner addresses; the client's status says relayed; the relay's counters show the frames.
+relay() {
+  behind_nats fully-random
+  iface=$(ip -n "$I" -o addr show to 198.18.1.1 | awk '{print $2}')
+  bg "$I" pcap tcpdump -U -l -n -i any -w "$E2E_TMP/relay.pcap" udp
+  wait_until 30 "tcpdump listening" grep -q 'listening on' "$E2E_TMP/pcap.log"
+  PCAP_PID=$BG_PID
+  t0=$(now_ms)
+  bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --socks5=off --http_proxy=off \
+    --forward=127.0.0.1:7007:echo.example.internal:7 --status_file="$E2E_TMP/relay-status.json"
+  marker="relay-plaintext-$E2E_ID-$RANDOM$RANDOM"
+  echo_ok() { ip netns exec "$CP" python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 7007), timeout=1)
+s.settimeout(1)
+m = sys.argv[1].encode() + b"\n"
+s.sendall(m)
+got = b""
+while len(got) < len(m):
+    b = s.recv(256)
+    assert b
+    got += b
+assert got == m
+' "$marker" 2>/dev/null; }
+  wait_until 30 "an echo through the relay" echo_ok
+  t1=$(now_ms)
+  log "the first echo came $((t1 - t0)) ms after the client started (client behind a symmetric NAT)"
+  [ $((t1 - t0)) -lt 5000 ] || fail "the first bytes took $((t1 - t0)) ms through the relay, not under 5 s"
+  grep -q 'event=client.path.*path=relayed' "$E2E_TMP/client.log" || fail "the client did not log its move to the relay"
+  for i in 1 2 3 4 5; do echo_ok || fail "echo $i through the relay failed"; done
+  wait_until 10 "status says relayed" sh -c "grep -q '\"path\":\"relayed\"' '$E2E_TMP/relay-status.json'"
+  kill "$PCAP_PID"
+  wait_until 30 "tcpdump done" sh -c "! kill -0 $PCAP_PID 2>/dev/null"
+  python3 - "$E2E_TMP/relay.pcap" "$marker" <<'PY' > "$E2E_TMP/relay-pcap.out" || fail "the capture at the server: $(cat "$E2E_TMP/relay-pcap.out")"
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+marker = sys.argv[2].encode()
+assert marker not in data, "the plaintext went through the server"
+frames = data.count(bytes([0x50, 0, 0, 0]))
+assert frames > 10, "only %d relay frames captured" % frames
+# The inner packets' addresses as IPv4 header bytes: the frame headers name the nodes
+# (100.96.0.x) in the clear, but the resource's address (100.96.128.2) appears only inside the
+# encrypted packets, so it must not be readable anywhere in what the server carried.
+assert data.count(bytes([100, 96, 128, 2])) == 0, "an inner resource address is readable at the server"
+print("%d bytes captured, %d relay frames, no plaintext, no inner address" % (len(data), frames))
+PY
+  log "at the server: $(cat "$E2E_TMP/relay-pcap.out")"
+  admin site list > "$E2E_TMP/relay-sites.out"
+  grep s1 "$E2E_TMP/relay-sites.out" | grep -q '(relayed)' || fail "admin site list does not show s1 relayed: $(cat "$E2E_TMP/relay-sites.out")"
+  admin device list --json > "$E2E_TMP/relay-devices.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[0]["path"] == "relayed" and d[0]["relayed_frames"] > 0, d' \
+    "$E2E_TMP/relay-devices.json" || fail "admin device list --json: $(cat "$E2E_TMP/relay-devices.json")"
+  log "admin site list: $(grep s1 "$E2E_TMP/relay-sites.out" | tr -s ' ')"
+  kill -USR1 "$SERVER_PID"
+  wait_until 10 "the server's stats" grep -q 'event=server.stats.*relay_forwarded=[1-9]' "$E2E_TMP/server$SERVER_N.log"
+  log "the relay: $(grep -o 'relay_forwarded=[0-9]* relay_bytes=[0-9]*' "$E2E_TMP/server$SERVER_N.log" | tail -n1)"
+}
+
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
 # dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
 # site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
@@ -910,15 +987,15 @@ systemd_box() {
     mount -t tmpfs tmpfs "$r/tmp"
     mount -t tmpfs tmpfs "$r/run"
     exec unshare --pid --fork --mount-proc="$r/proc" chroot "$r" env container=other \
-      /lib/systemd/systemd --system --unit=multi-user.target --log-target=console
+      /lib/systemd/systemd --system --unit=basic.target --log-target=console
   ' _ "$E2E_TMP/box"
   BOX_PID=$BG_PID
   wait_until 30 "the box's init" sh -c "pgrep -P $BOX_PID > /dev/null"
   BOX_INIT=$(pgrep -P "$BOX_PID" | head -n1)
   E2E_PIDS+=("$BOX_INIT")  # SIGKILL from outside ends the whole PID namespace
   in_box() { nsenter -t "$BOX_INIT" -m -p -n -r -w env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
-  box_up() { state=$(in_box systemctl is-system-running 2>/dev/null || true); [ "$state" = running ] || [ "$state" = degraded ]; }
-  wait_until 60 "systemd up in the box" box_up
+  box_up() { state=$(in_box systemctl is-system-running 2>&1 || true); echo "box state: $state" >> "$E2E_TMP/box-state.log"; [ "$state" = running ] || [ "$state" = degraded ]; }
+  wait_until 120 "systemd up in the box (its answers: box-state.log)" box_up
   log "the box: systemd $(in_box systemctl --version | head -n1 | cut -d' ' -f2) is PID 1 (host pid $BOX_INIT), state $(in_box systemctl is-system-running || true)"
   in_box dpkg -s p2proxy > /dev/null 2>&1 && fail "p2proxy is installed in the box before dpkg -i"
 
@@ -972,6 +1049,7 @@ case "$scenario" in
   embed) embed ;;
   systemd) systemd_box ;;
   punch) punch ;;
+  relay) relay ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
