@@ -41,6 +41,11 @@
 #            that is not a resource with its code; examples/python/fetch_vault.py (import
 #            p2proxy) fetches https://vault.example.internal with Python's ssl over the socket
 #            the library hands back; a Python NotFound for a public name
+#   punch    both ends behind port-restricted NAT boxes: hole punching, direct traffic (see punch())
+#   relay    the client behind a symmetric NAT: the server's blind relay; a stranger's frames are
+#            not relayed (see relay())
+#   systemd  the .deb under systemd in a throwaway box: systemctl start p2proxy-site
+#            (see systemd_box())
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
 #            PRAGMA integrity_check and holds every write that was acknowledged (counted), and
 #            the server starts again from it
@@ -953,6 +958,32 @@ PY
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[0]["path"] == "relayed" and d[0]["relayed_frames"] > 0, d' \
     "$E2E_TMP/relay-devices.json" || fail "admin device list --json: $(cat "$E2E_TMP/relay-devices.json")"
   log "admin site list: $(grep s1 "$E2E_TMP/relay-sites.out" | tr -s ' ')"
+
+  # A stranger (not enrolled: its endpoint was never authenticated) sends well-formed relay
+  # frames naming the site as destination and the client as source: nothing is relayed.
+  site_frames() {  # the site's relay_frames_received, from a fresh SIGUSR1 stats line
+    local n
+    n=$(grep -c 'event=site.stats' "$E2E_TMP/site.log" || true)
+    pkill -USR1 -f "p2proxy-site --state_dir=$E2E_TMP/site-state"
+    wait_until 10 "the site's stats" sh -c "[ \$(grep -c 'event=site.stats' '$E2E_TMP/site.log') -gt $n ]"
+    grep 'event=site.stats' "$E2E_TMP/site.log" | tail -n1 | grep -o 'relay_frames_received=[0-9]*' | cut -d= -f2
+  }
+  before=$(site_frames)
+  site_addr=$(grep -o 'address=100\.96\.0\.[0-9]*' "$E2E_TMP/site.log" | head -n1 | cut -d= -f2)
+  client_addr=$(grep -o 'address=100\.96\.0\.[0-9]*' "$E2E_TMP/client.log" | head -n1 | cut -d= -f2)
+  ip netns exec "$CP" python3 - "$site_addr" "$client_addr" <<'PY'
+import socket, struct, sys
+dst, src = (bytes(int(x) for x in a.split(".")) for a in sys.argv[1:3])
+frame = bytes([0x50, 0, 0, 0]) + dst + src + struct.pack("<I", 1) + bytes(144)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(200):
+    s.sendto(frame, ("198.18.1.1", 51820))
+PY
+  kill -USR1 "$SERVER_PID"
+  wait_until 10 "the server counted the stranger" sh -c "grep 'event=server.stats' '$E2E_TMP/server$SERVER_N.log' | tail -n1 | grep -q 'relay_unknown_sender=[1-9]'"
+  after=$(site_frames)
+  [ "$after" = "$before" ] || fail "the site received relay frames from a stranger ($before before, $after after)"
+  log "a stranger's 200 relay frames (dst the site, src the client): relayed none; the server counts them: $(grep 'event=server.stats' "$E2E_TMP/server$SERVER_N.log" | tail -n1 | grep -o 'relay_unknown_sender=[0-9]*')"
   kill -USR1 "$SERVER_PID"
   wait_until 10 "the server's stats" grep -q 'event=server.stats.*relay_forwarded=[1-9]' "$E2E_TMP/server$SERVER_N.log"
   log "the relay: $(grep -o 'relay_forwarded=[0-9]* relay_bytes=[0-9]*' "$E2E_TMP/server$SERVER_N.log" | tail -n1)"
