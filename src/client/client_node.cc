@@ -297,10 +297,14 @@ void ClientNode::UpdatePaths() {
       }
     }
     if (!relayed) {
-      if (peer->has_current_keypair()) {
+      // Only a handshake that went out and got no answer counts: an idle peer that never tried
+      // (no traffic yet) stays on its direct endpoint.
+      const absl::Duration since_initiation = base::RealClock::Get().Monotonic() - peer->last_sent_initiation();
+      if (peer->has_session() || since_initiation < absl::Seconds(1)) {
         path.stuck_ticks = 0;
         continue;
       }
+      if (since_initiation > absl::Seconds(kTicksBeforeRelay + 5)) continue;  // an old try, no traffic now
       if (++path.stuck_ticks < kTicksBeforeRelay) continue;
       path.stuck_ticks = 0;
       const base::SocketAddress relay = nat::RelayEndpoint(path.address);

@@ -43,7 +43,13 @@ class Peer {
   uint16_t persistent_keepalive() const { return persistent_keepalive_; }
   const PeerStats& stats() const { return stats_; }
   bool has_current_keypair() const { return current_ != nullptr; }
+  // has_session: a handshake completed in either role (as responder, the keypair waits for the
+  // initiator's first data message before it becomes current).
+  bool has_session() const { return current_ != nullptr || next_ != nullptr; }
   int handshake_attempts() const { return handshake_attempts_; }
+  // last_sent_initiation: monotonic time of the last handshake initiation sent to the peer
+  // (-infinity: none yet).
+  absl::Duration last_sent_initiation() const { return last_sent_initiation_; }
   size_t staged_packets() const { return staged_.size(); }
   const crypto::Key& preshared_key() const { return keys.preshared_key; }
 

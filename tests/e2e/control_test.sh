@@ -856,7 +856,7 @@ punch() {
 
   t0=$(now_ms)
   bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
-    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --socks5=off --http_proxy=off \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --socks5=off --http_proxy=off \
     --forward=127.0.0.1:7007:echo.example.internal:7 --status_file="$E2E_TMP/punch-status.json"
   echo_ok() { ip netns exec "$CP" python3 -c '
 import socket, sys
@@ -913,7 +913,7 @@ relay() {
   PCAP_PID=$BG_PID
   t0=$(now_ms)
   bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
-    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --socks5=off --http_proxy=off \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --socks5=off --http_proxy=off \
     --forward=127.0.0.1:7007:echo.example.internal:7 --status_file="$E2E_TMP/relay-status.json"
   marker="relay-plaintext-$E2E_ID-$RANDOM$RANDOM"
   echo_ok() { ip netns exec "$CP" python3 -c '
