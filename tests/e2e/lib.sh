@@ -48,9 +48,13 @@ netns_add() {
 }
 
 # veth_link NS1 ADDR1 NS2 ADDR2: a veth pair between two namespaces with the given CIDRs.
+# Names: v<test id><a|b><n>, n counting this test's links (random suffixes collided once in a
+# thousand runs: "An interface with the same name exists in the target netns").
+E2E_VETH_N=0
 veth_link() {
-  local a="v${E2E_ID}a$RANDOM" b="v${E2E_ID}b$RANDOM"
-  a=${a:0:15}; b=${b:0:15}
+  E2E_VETH_N=$((E2E_VETH_N + 1))
+  local a="v${E2E_ID}a${E2E_VETH_N}" b="v${E2E_ID}b${E2E_VETH_N}"
+  [ ${#a} -le 15 ] || { a="v${E2E_ID: -8}a${E2E_VETH_N}"; b="v${E2E_ID: -8}b${E2E_VETH_N}"; }
   ip link add "$a" type veth peer name "$b"
   ip link set "$a" netns "$1"
   ip link set "$b" netns "$3"
