@@ -1021,9 +1021,22 @@ systemd_box() {
       /lib/systemd/systemd --system --unit=basic.target --log-target=console
   ' _ "$E2E_TMP/box"
   BOX_PID=$BG_PID
-  wait_until 30 "the box's init" sh -c "pgrep -P $BOX_PID > /dev/null"
-  BOX_INIT=$(pgrep -P "$BOX_PID" | head -n1)
-  E2E_PIDS+=("$BOX_INIT")  # SIGKILL from outside ends the whole PID namespace
+  # The box's init is systemd, PID 1 of its PID namespace: a descendant of the background job
+  # (ip netns exec, unshare and unshare --fork may each be a process of their own). SIGKILL to
+  # it from outside ends the whole namespace; killing only its parent would leave it running.
+  box_init() {
+    local pid=$BOX_PID
+    for _ in 1 2 3 4 5; do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ] && { echo "$pid"; return 0; }
+      pid=$(pgrep -P "$pid" | head -n1)
+      [ -n "$pid" ] || return 1
+    done
+    return 1
+  }
+  wait_until 30 "the box's init" box_init
+  BOX_INIT=$(box_init)
+  E2E_PIDS+=("$BOX_INIT")
+  grep -q '^NSpid:.*[[:space:]]1$' "/proc/$BOX_INIT/status" || fail "pid $BOX_INIT is not the box's PID 1"
   in_box() { nsenter -t "$BOX_INIT" -m -p -n -r -w env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
   box_up() { state=$(in_box systemctl is-system-running 2>&1 || true); echo "box state: $state" >> "$E2E_TMP/box-state.log"; [ "$state" = running ] || [ "$state" = degraded ]; }
   wait_until 120 "systemd up in the box (its answers: box-state.log)" box_up
