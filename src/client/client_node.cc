@@ -289,7 +289,8 @@ void ClientNode::UpdatePaths() {
     if (peer == nullptr || peer->endpoint() == nullptr) continue;
     base::IpAddress via;
     const bool relayed = nat::RelayNodeOf(*peer->endpoint(), &via);
-    const std::string& name = site_ids_[key];
+    const auto id = site_ids_.find(key);
+    const std::string name = id == site_ids_.end() ? std::string() : id->second;
     if (relayed != path.relayed) {
       path.relayed = relayed;
       if (!relayed) {

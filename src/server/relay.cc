@@ -10,23 +10,20 @@
 
 namespace p2proxy::server {
 
-std::string Relay::KeyOf(const base::SocketAddress& a) {
-  // The address and port bytes: cheap, exact, and never two endpoints for one key.
+Relay::EndpointKey Relay::KeyOf(const base::SocketAddress& a) {
+  // The family, then the address and port bytes: exact, and never two endpoints for one key.
+  EndpointKey k{};
+  k[0] = static_cast<uint8_t>(a.family());
   if (a.family() == AF_INET) {
     const auto* s = reinterpret_cast<const sockaddr_in*>(a.sa());
-    std::string k(6, '\0');
-    std::memcpy(k.data(), &s->sin_addr, 4);
-    std::memcpy(k.data() + 4, &s->sin_port, 2);
-    return k;
-  }
-  if (a.family() == AF_INET6) {
+    std::memcpy(k.data() + 1, &s->sin_addr, 4);
+    std::memcpy(k.data() + 17, &s->sin_port, 2);
+  } else if (a.family() == AF_INET6) {
     const auto* s = reinterpret_cast<const sockaddr_in6*>(a.sa());
-    std::string k(18, '\0');
-    std::memcpy(k.data(), &s->sin6_addr, 16);
-    std::memcpy(k.data() + 16, &s->sin6_port, 2);
-    return k;
+    std::memcpy(k.data() + 1, &s->sin6_addr, 16);
+    std::memcpy(k.data() + 17, &s->sin6_port, 2);
   }
-  return {};
+  return k;
 }
 
 uint32_t Relay::V4(const base::IpAddress& a) {
@@ -39,7 +36,7 @@ void Relay::SetEndpoint(const base::IpAddress& node, const base::SocketAddress& 
   if (node.family != base::IpAddress::kV4 || !endpoint.valid()) return;
   const uint32_t id = V4(node);
   NodeState& n = by_node_[id];
-  if (!n.endpoint_key.empty()) {
+  if (n.endpoint.valid()) {
     auto it = by_endpoint_.find(n.endpoint_key);
     if (it != by_endpoint_.end() && it->second == id) by_endpoint_.erase(it);
   }

@@ -14,6 +14,7 @@
 #ifndef P2PROXY_SERVER_RELAY_H_
 #define P2PROXY_SERVER_RELAY_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -67,20 +68,23 @@ class Relay {
   NodeTraffic TrafficOf(const base::IpAddress& node) const;
 
  private:
+  // EndpointKey: an endpoint's family, address and port bytes, fixed size: looked up for every
+  // frame without allocating.
+  using EndpointKey = std::array<uint8_t, 19>;
   struct NodeState {
     base::SocketAddress endpoint;
-    std::string endpoint_key;
+    EndpointKey endpoint_key{};
     double tokens = 0;
     absl::Duration refilled;
     NodeTraffic traffic;
   };
-  static std::string KeyOf(const base::SocketAddress& a);
+  static EndpointKey KeyOf(const base::SocketAddress& a);
   static uint32_t V4(const base::IpAddress& a);
 
   base::Clock& clock_;
   Options options_;
   absl::flat_hash_map<uint32_t, NodeState> by_node_;
-  absl::flat_hash_map<std::string, uint32_t> by_endpoint_;
+  absl::flat_hash_map<EndpointKey, uint32_t> by_endpoint_;
   Counters counters_;
 };
 

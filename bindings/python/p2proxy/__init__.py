@@ -176,6 +176,27 @@ class _Handle:
         self._free(ptr)
 
 
+class _Object:
+    """What every library object shares: `with` closes it, and so does garbage collection."""
+
+    def close(self):
+        self._h.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        h = getattr(self, "_h", None)
+        if h is not None:
+            try:
+                h.close()
+            except Exception:
+                pass
+
+
 def _json_out(call, *args):
     out = ctypes.c_void_p()
     err = ctypes.create_string_buffer(_ERR_LEN)
@@ -191,7 +212,7 @@ def version():
     return _lib.p2proxy_version().decode()
 
 
-class Client:
+class Client(_Object):
     """A p2proxy client in this process (userspace). Keyword arguments are the fields of
     p2proxy::ClientOptions (client.h): state_dir (required), server, token, name, socks5,
     http_proxy, forwards, status_file, log_level, start_timeout_ms."""
@@ -243,20 +264,6 @@ class Client:
         """Stop the client and every connection it carries (after calls in flight return)."""
         self._h.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h is not None:
-            try:
-                h.close()
-            except Exception:
-                pass
-
 
 class Peer:
     """Who an accepted connection comes from: .resource, .user, .roles, .address, .port. For an
@@ -273,7 +280,7 @@ class Peer:
             self.resource, self.user, self.roles, self.address, self.port)
 
 
-class Listener:
+class Listener(_Object):
     """The connections to a site's in-process resources on one port (Site.listen)."""
 
     def __init__(self, handle, port):
@@ -307,22 +314,8 @@ class Listener:
         """Stop taking connections; an accept() blocked in another thread raises Cancelled."""
         self._h.close()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h is not None:
-            try:
-                h.close()
-            except Exception:
-                pass
-
-
-class Site:
+class Site(_Object):
     """A p2proxy site in this process: it serves its resources whose target is in-process
     (`admin resource add NAME ... --site SITE --target in-process`) through listen(port).
     Keyword arguments are the fields of p2proxy::SiteOptions (site.h): state_dir (required),
@@ -355,20 +348,6 @@ class Site:
         """Stop the site; its listeners' accept() then raises Cancelled."""
         self._h.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h is not None:
-            try:
-                h.close()
-            except Exception:
-                pass
-
 
 def _take_string(ptr):
     try:
@@ -377,7 +356,7 @@ def _take_string(ptr):
         _lib.p2proxy_free(ptr)
 
 
-class Server:
+class Server(_Object):
     """The p2proxy control server in this process. Keyword arguments are the fields of
     p2proxy::ServerOptions (server.h): state_dir (required), listen, public_address,
     wireguard_listen, wireguard_endpoint, zones, node_range, resource_range, admin_socket,
@@ -418,17 +397,3 @@ class Server:
     def close(self):
         """Stop serving (after calls in flight return)."""
         self._h.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        h = getattr(self, "_h", None)
-        if h is not None:
-            try:
-                h.close()
-            except Exception:
-                pass
