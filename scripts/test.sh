@@ -65,7 +65,9 @@ run_config() {
 # failure_digest PRESET CTEST_LOG: each failed test's last lines of output, printed again at the
 # very end so that a CI log cut in the middle still shows why a test failed.
 failure_digest() {
-  local dir="$root/build/$1/Testing/Temporary"
+  local bdir=$1
+  [ "$bdir" = ci ] && bdir=default  # the ci preset builds in build/default (CMakePresets.json)
+  local dir="$root/build/$bdir/Testing/Temporary"
   [ -f "$dir/LastTest.log" ] || return 0
   local name
   sed -n '/The following tests FAILED:/,$p' "$2" | sed -nE 's/^[[:space:]]+[0-9]+ - (.*) \([^)]*\)$/\1/p' |
