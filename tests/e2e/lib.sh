@@ -27,6 +27,8 @@ e2e_cleanup() {
   if [ $rc -ne 0 ] && [ -d "$E2E_TMP" ]; then
     for f in "$E2E_TMP"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done >&2
   fi
+  # E2E_KEEP=DIR keeps the run's files (logs, captures) there, for a person to read.
+  if [ -n "${E2E_KEEP:-}" ] && [ -d "$E2E_TMP" ]; then rm -rf "$E2E_KEEP"; cp -r "$E2E_TMP" "$E2E_KEEP"; fi
   rm -rf "$E2E_TMP"
   exit $rc
 }
