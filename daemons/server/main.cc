@@ -203,7 +203,14 @@ int main(int argc, char** argv) {
         .Kv("relay_unknown_sender", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().unknown_sender : 0)
         .Kv("relay_spoofed", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().spoofed : 0)
         .Kv("relay_unknown_destination", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().unknown_destination : 0)
-        .Kv("relay_rate_limited", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().rate_limited : 0);
+        .Kv("relay_rate_limited", (*s)->tunnel() ? (*s)->tunnel()->relay_counters().rate_limited : 0)
+        .Kv("wg_tls_streams", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_streams() : 0)
+        .Kv("wg_tls_opened", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().opened : 0)
+        .Kv("wg_tls_refused", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().refused_busy + (*s)->tunnel()->wg_tls_counters().handshake_failures : 0)
+        .Kv("wg_tls_bad_frames", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().bad_frames : 0)
+        .Kv("wg_tls_messages_in", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().messages_in : 0)
+        .Kv("wg_tls_messages_out", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().messages_out : 0)
+        .Kv("wg_tls_dropped", (*s)->tunnel() ? (*s)->tunnel()->wg_tls_counters().dropped : 0);
   });
   (void)term.Watch(SIGTERM, [&] { stop("SIGTERM"); });
   (void)intr.Watch(SIGINT, [&] { stop("SIGINT"); });

@@ -91,6 +91,7 @@ void ClientNode::Stop() {
   if (status_written_) unlink(options_.status_file.c_str());
   proxies_.reset();
   overlay_.reset();
+  uplink_.reset();
   agent_.reset();
   dns_.reset();  // the OS's DNS configuration is back before the interface goes
   wg_.reset();
@@ -143,6 +144,10 @@ absl::Status ClientNode::StartManaged() {
         {{"node_range", node_range, fix}, {"resource_range", names.resource_range, fix}}, wo.interface_name));
   }
   P2P_ASSIGN_OR_RETURN(wg_, WgClient::CreateManaged(loop_, base::RealClock::Get(), self, peers, wo));
+  uplink_ = std::make_unique<uplink::ServerUplink>(
+      loop_, wg_->transport(),
+      [this](control::TlsDialCallback done) { return agent_->DialWireGuardTls(std::move(done)); },
+      [this](bool over_tls) { OnUplinkChanged(over_tls); });
   wg_->SetSharedResources(shared);
   names_.Set(names.zones, names.resources);
   // The resolver: on the resource range's second address (100.96.128.1) in TUN mode; in
@@ -254,6 +259,11 @@ void ClientNode::NoteSites(const control::wire::Snapshot& snapshot) {
   for (const auto& p : snapshot.peers()) {
     if (p.kind() == control::wire::NODE_KIND_SERVER) {
       if (auto ep = base::SocketAddress::Parse(p.endpoint()); ep.ok()) relay_server_ = *ep;
+      if (p.public_key().size() == key_size) {
+        crypto::PublicKey key;
+        std::copy(p.public_key().begin(), p.public_key().end(), key.begin());
+        server_key_ = key;
+      }
       continue;
     }
     if (p.kind() == control::wire::NODE_KIND_SITE && p.public_key().size() == key_size) {
@@ -277,10 +287,14 @@ void ClientNode::NoteSites(const control::wire::Snapshot& snapshot) {
 void ClientNode::UpdatePaths() {
   if (!agent_ || !wg_) return;
   tunnel::WgTransport& transport = wg_->transport();
-  if (!transport.relay() && relay_server_) {
+  if (uplink_ && relay_server_ && server_key_) {
     auto own = base::IpAddress::Parse(agent_->enrolled().node_address());
-    if (own.ok()) transport.SetRelay(tunnel::WgTransport::Relay{*relay_server_, *own});
+    if (own.ok() && (!transport.relay() || transport.relay()->self != *own ||
+                     (!uplink_->over_tls() && !(transport.relay()->server == *relay_server_)))) {
+      uplink_->SetServer(*server_key_, *relay_server_, *own);
+    }
   }
+  if (uplink_) uplink_->Tick();
   if (!transport.relay()) return;
   wg::Device& dev = transport.device();
   const absl::Time now = absl::Now();
@@ -328,6 +342,37 @@ void ClientNode::UpdatePaths() {
   transport.Kick();
 }
 
+void ClientNode::OnUplinkChanged(bool over_tls) {
+  if (!over_tls || !wg_) return;
+  // Relayed site peers whose handshake went out before the TLS connection was up try again
+  // now, through it, rather than at WireGuard's next retry.
+  tunnel::WgTransport& transport = wg_->transport();
+  wg::Device& dev = transport.device();
+  // Those still waiting on UDP go to the relay at once: UDP to the server got no answer, UDP
+  // to the site will fare no better.
+  for (auto& [key, path] : site_paths_) {
+    wg::Peer* peer = dev.FindPeer(key);
+    if (peer == nullptr || peer->has_session() || peer->endpoint() == nullptr) continue;
+    base::IpAddress via;
+    if (!nat::RelayNodeOf(*peer->endpoint(), &via)) {
+      const absl::Duration since_initiation = base::RealClock::Get().Monotonic() - peer->last_sent_initiation();
+      if (since_initiation > absl::Seconds(kTicksBeforeRelay + 5)) continue;  // not trying now
+      const auto id = site_ids_.find(key);
+      P2P_LOG(kInfo, "client.path")
+          .Kv("site", id == site_ids_.end() ? std::string() : id->second)
+          .Kv("path", "relayed")
+          .Kv("why", "WireGuard to the server goes over TLS: UDP gets no answer");
+      const base::SocketAddress relay = nat::RelayEndpoint(path.address);
+      dev.SetEndpoint(peer, relay);
+      path.relayed = true;
+      path.stuck_ticks = 0;
+      path.next_probe = absl::Now() + kProbeInterval;
+    }
+    dev.InitiateHandshakeVia(peer, *peer->endpoint());
+  }
+  transport.Kick();
+}
+
 status::ClientStatus ClientNode::Status() {
   status_inputs_.client = wg_.get();
   status_inputs_.proxies = proxies_.get();
@@ -336,6 +381,7 @@ status::ClientStatus ClientNode::Status() {
     status_inputs_.server_connected = agent_->connected();
     status_inputs_.snapshot_version = agent_->applied_version();
   }
+  status_inputs_.uplink_tls = uplink_ && uplink_->over_tls();
   return CollectStatus(status_inputs_, absl::Now());
 }
 

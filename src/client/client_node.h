@@ -23,6 +23,7 @@
 #include "control/node_agent.h"
 #include "net/loop.h"
 #include "net/timer.h"
+#include "uplink/server_uplink.h"
 #include "wg/wg_quick_config.h"
 
 namespace p2proxy::client {
@@ -103,6 +104,7 @@ class ClientNode {
   // direct endpoint every kProbeInterval, and WireGuard's roaming takes it back when the site
   // answers from there.
   void UpdatePaths();
+  void OnUplinkChanged(bool over_tls);
 
   net::Loop& loop_;
   ClientNodeOptions options_;
@@ -121,8 +123,10 @@ class ClientNode {
   static constexpr absl::Duration kProbeInterval = absl::Seconds(10);
   std::map<crypto::PublicKey, SitePath> site_paths_;
   std::optional<base::SocketAddress> relay_server_;  // the server's WireGuard endpoint
+  std::optional<crypto::PublicKey> server_key_;      // the server's WireGuard key
   std::unique_ptr<control::NodeAgent> agent_;
   std::unique_ptr<WgClient> wg_;
+  std::unique_ptr<uplink::ServerUplink> uplink_;  // UDP or TLS to the server (after wg_: uses it)
   std::unique_ptr<DnsService> dns_;
   std::unique_ptr<Overlay> overlay_;
   std::unique_ptr<LocalProxies> proxies_;

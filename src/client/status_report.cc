@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "nat/relay_frame.h"
+#include "nat/stream_frame.h"
 #include "base/errno_text.h"
 #include "crypto/keys.h"
 #include "google/protobuf/util/json_util.h"
@@ -47,6 +48,7 @@ status::ClientStatus CollectStatus(const StatusInputs& in, absl::Time now) {
   server->set_address(in.server_address);
   server->set_connected(in.server_connected);
   server->set_snapshot_version(in.snapshot_version);
+  if (in.managed) server->set_wireguard(in.uplink_tls ? "tls" : "udp");
   server->set_node_id(in.node_id);
   server->set_name(in.node_name);
   s.set_node_address(in.node_address);
@@ -88,7 +90,11 @@ status::ClientStatus CollectStatus(const StatusInputs& in, absl::Time now) {
       if (ps.last_handshake > absl::UnixEpoch()) p->set_last_handshake_unix_ms(absl::ToUnixMillis(ps.last_handshake));
       base::IpAddress relay_node;
       const bool relayed = live->endpoint() != nullptr && nat::RelayNodeOf(*live->endpoint(), &relay_node);
+      uint32_t stream = 0;
+      const bool tls = live->endpoint() != nullptr && nat::StreamIdOf(*live->endpoint(), &stream);
       p->set_path(!live->has_current_keypair() || live->endpoint() == nullptr ? "none"
+                  : tls                                                       ? "tls"
+                  : relayed && in.uplink_tls                                  ? "relayed-tls"
                   : relayed                                                   ? "relayed"
                                                                               : "direct");
     }
@@ -181,7 +187,8 @@ std::string FormatStatus(const status::ClientStatus& s, absl::Time now) {
   if (s.server().managed()) {
     out << "server:   " << (s.server().address().empty() ? "(from the state dir)" : s.server().address()) << ", "
         << (s.server().connected() ? "connected" : "not connected (reconnecting)") << ", snapshot "
-        << s.server().snapshot_version() << ", node " << s.server().name() << " (" << s.server().node_id() << ")\n";
+        << s.server().snapshot_version() << ", node " << s.server().name() << " (" << s.server().node_id() << ")"
+        << (s.server().wireguard() == "tls" ? ", wireguard over TLS (UDP gets no answer)" : "") << "\n";
   } else {
     out << "server:   none (static mode)\n";
   }

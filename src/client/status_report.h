@@ -28,6 +28,7 @@ struct StatusInputs {
   std::string node_id;
   std::string node_name;
   std::string node_address;
+  bool uplink_tls = false;  // WireGuard reaches the server over TLS (uplink/server_uplink.h)
 };
 
 status::ClientStatus CollectStatus(const StatusInputs& in, absl::Time now);

@@ -49,11 +49,14 @@ namespace {
 
 class Dial final : public DialAttempt {
  public:
-  Dial(net::Loop& loop, std::string host_port, DialOptions options, DialCallback done)
+  Dial(net::Loop& loop, std::string host_port, DialOptions options, std::string alpn, DialCallback done,
+       TlsDialCallback tls_done)
       : loop_(loop),
         host_port_(std::move(host_port)),
         options_(std::move(options)),
+        alpn_(std::move(alpn)),
         done_(std::move(done)),
+        tls_done_(std::move(tls_done)),
         timer_(loop),
         alive_(std::make_shared<Dial*>(this)) {}
 
@@ -158,7 +161,7 @@ class Dial final : public DialAttempt {
     phase_ = "TLS handshake";
     tls::ClientTlsOptions o;
     o.server_name = options_.server_name;
-    o.alpn = {std::string(kControlAlpn)};
+    o.alpn = {alpn_};
     o.ca_pem = options_.ca_pem;
     o.spki_sha256 = options_.spki_sha256;
     o.client_chain_pem = options_.client_chain_pem;
@@ -176,8 +179,15 @@ class Dial final : public DialAttempt {
       Fail(absl::StrCat("TLS: ", status.message()));
       return;
     }
-    if (tls_->alpn() != kControlAlpn) {
-      Fail(absl::StrCat("TLS: the server did not select ALPN ", std::string(kControlAlpn)));
+    if (tls_->alpn() != alpn_) {
+      Fail(absl::StrCat("TLS: the server did not select ALPN ", alpn_));
+      return;
+    }
+    if (tls_done_) {
+      finished_ = true;
+      timer_.Stop();
+      TlsDialCallback done = std::move(tls_done_);
+      done(std::move(tls_));
       return;
     }
     ConnectionOptions o = options_.connection;
@@ -205,6 +215,11 @@ class Dial final : public DialAttempt {
   void Finish(absl::StatusOr<std::unique_ptr<Connection>> result) {
     finished_ = true;
     timer_.Stop();
+    if (tls_done_) {
+      TlsDialCallback done = std::move(tls_done_);
+      done(result.status());  // only failures reach here on a TLS dial
+      return;
+    }
     DialCallback done = std::move(done_);
     if (done) done(std::move(result));
   }
@@ -212,7 +227,9 @@ class Dial final : public DialAttempt {
   net::Loop& loop_;
   std::string host_port_;
   DialOptions options_;
+  std::string alpn_;
   DialCallback done_;
+  TlsDialCallback tls_done_;
   net::Timer timer_;
   std::string host_;
   uint16_t port_ = 0;
@@ -230,7 +247,16 @@ class Dial final : public DialAttempt {
 
 std::unique_ptr<DialAttempt> DialControl(net::Loop& loop, std::string_view host_port, DialOptions options,
                                          DialCallback done) {
-  auto dial = std::make_unique<Dial>(loop, std::string(host_port), std::move(options), std::move(done));
+  auto dial = std::make_unique<Dial>(loop, std::string(host_port), std::move(options), std::string(kControlAlpn),
+                                     std::move(done), nullptr);
+  dial->Begin();
+  return dial;
+}
+
+std::unique_ptr<DialAttempt> DialTls(net::Loop& loop, std::string_view host_port, DialOptions options,
+                                     std::string alpn, TlsDialCallback done) {
+  auto dial = std::make_unique<Dial>(loop, std::string(host_port), std::move(options), std::move(alpn), nullptr,
+                                     std::move(done));
   dial->Begin();
   return dial;
 }

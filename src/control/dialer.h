@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "control/channel.h"
 #include "net/loop.h"
+#include "tls/tls_stream.h"
 
 namespace p2proxy::control {
 
@@ -59,6 +60,13 @@ using DialCallback = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<Conn
 // |done| runs once, on a later turn, unless the returned attempt is destroyed first.
 std::unique_ptr<DialAttempt> DialControl(net::Loop& loop, std::string_view host_port, DialOptions options,
                                          DialCallback done);
+
+// DialTls is DialControl's resolve, connect and TLS (same options, same errors) for another
+// protocol on the server's port: |alpn| is offered, and must be selected; |done| gets the open
+// TLS stream (no handler set yet) or the error.
+using TlsDialCallback = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<tls::TlsStream>>)>;
+std::unique_ptr<DialAttempt> DialTls(net::Loop& loop, std::string_view host_port, DialOptions options,
+                                     std::string alpn, TlsDialCallback done);
 
 // SplitHostPort splits "host:port" / "[v6]:port". Errors name the problem.
 absl::Status SplitHostPort(std::string_view host_port, std::string* host, uint16_t* port);

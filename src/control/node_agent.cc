@@ -26,6 +26,7 @@
 #include "control/validate.h"
 #include "crypto/keys.h"
 #include "crypto/x25519.h"
+#include "nat/stream_frame.h"
 #include "tls/pki.h"
 
 namespace p2proxy::control {
@@ -368,6 +369,15 @@ absl::Status NodeAgent::Load() {
 void NodeAgent::Run(ApplyFn apply) {
   apply_ = std::move(apply);
   Dial();
+}
+
+std::unique_ptr<DialAttempt> NodeAgent::DialWireGuardTls(TlsDialCallback done) {
+  DialOptions dopts;
+  dopts.spki_sha256.assign(enrolled_.server_spki_sha256().begin(), enrolled_.server_spki_sha256().end());
+  dopts.ca_pem = enrolled_.ca_certificate_pem();
+  dopts.client_chain_pem = enrolled_.certificate_chain_pem();
+  dopts.client_key_pem = tls_key_pem_;
+  return DialTls(loop_, options_.server, std::move(dopts), std::string(nat::kWgTlsAlpn), std::move(done));
 }
 
 void NodeAgent::Dial() {

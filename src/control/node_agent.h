@@ -98,6 +98,9 @@ class NodeAgent {
   ~NodeAgent();
 
   const wire::Enrolled& enrolled() const { return enrolled_; }
+  // DialWireGuardTls dials the server's control port as the control channel does (the pin,
+  // the CA, this node's certificate) for WireGuard over TLS (ALPN p2proxy-wg/1).
+  std::unique_ptr<DialAttempt> DialWireGuardTls(TlsDialCallback done);
   const crypto::Key& wireguard_key() const { return wireguard_key_; }
   // stored_snapshot: the snapshot kept from the previous run (without certificate keys).
   const std::optional<wire::Snapshot>& stored_snapshot() const { return stored_; }

@@ -681,7 +681,7 @@ std::string NodeJson(const NodeRecord& n, const std::map<std::string, NodeLiveSt
       .Bool("connected", l && l->connected)
       .Uint("acked_version", l ? l->acked_version : 0)
       .Str("endpoint", l && !l->endpoint.empty() ? l->endpoint : n.last_endpoint)
-      .Str("path", l && l->relayed_now ? "relayed" : "direct")
+      .Str("path", l && l->over_tls ? "relayed-tls" : l && l->relayed_now ? "relayed" : "direct")
       .Uint("relayed_frames", l ? l->relayed_frames : 0)
       .OptTime("last_seen", l && l->last_seen ? l->last_seen : n.last_seen)
       .Time("created", n.created)
@@ -708,7 +708,7 @@ std::vector<std::string> NodeRow(const NodeRecord& n,
   row.push_back(l && l->acked_version ? StrCat(l->acked_version) : "-");
   // A node the relay carried traffic for in the last 30 s says so next to its endpoint.
   row.push_back(StrCat(Cell(l && !l->endpoint.empty() ? l->endpoint : n.last_endpoint),
-                       l && l->relayed_now ? " (relayed)" : ""));
+                       l && l->over_tls ? " (relayed over TLS)" : l && l->relayed_now ? " (relayed)" : ""));
   row.push_back(FormatOptTime(l && l->last_seen ? l->last_seen : n.last_seen));
   if (n.kind == wire::NODE_KIND_SITE) row.push_back(HealthCell(Summarize(health, n.id)));
   return row;

@@ -38,6 +38,7 @@ struct NodeLiveStatus {
   // (the node reaches a peer, or is reached, through the server).
   uint64_t relayed_frames = 0;
   bool relayed_now = false;
+  bool over_tls = false;  // its WireGuard reaches the server over TLS (UDP gets no answer)
 };
 
 // SiteHealthReport is one client's latest view of one site, from the client's control Health

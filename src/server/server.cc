@@ -25,6 +25,7 @@
 #include "control/dialer.h"
 #include "crypto/keys.h"
 #include "crypto/x25519.h"
+#include "nat/stream_frame.h"
 #include "server/sqlite_store.h"
 
 namespace p2proxy::server {
@@ -291,6 +292,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
     P2P_ASSIGN_OR_RETURN(s->tunnel_, ServerTunnel::Start(loop, clock, c.wireguard_listen, *wg, *self_ip,
                                                          [me](const std::string& id, const base::SocketAddress& ep) {
                                                            ++me->counters_.endpoints_learned;
+                                                           if (nat::IsPseudoEndpoint(ep)) {
+                                                             // Over TLS: no UDP endpoint for its peers to punch to.
+                                                             P2P_LOG(kInfo, "server.wireguard_heard")
+                                                                 .Kv("node", id)
+                                                                 .Kv("endpoint", me->tunnel_->TlsRemoteOf(ep).ToString())
+                                                                 .Kv("transport", "tls");
+                                                             return;
+                                                           }
                                                            P2P_LOG(kInfo, "server.wireguard_heard")
                                                                .Kv("node", id)
                                                                .Kv("endpoint", ep.ToString());
@@ -322,6 +331,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
                                                                control::PeerInfo info) {
                                                           self->OnConnection(std::move(conn), std::move(info));
                                                         }));
+  if (s->tunnel_ != nullptr) {
+    // WireGuard over TLS shares the control port (ALPN p2proxy-wg/1) and its certificate.
+    P2P_RETURN_IF_ERROR(s->SetWgTlsCertificate(control_pem));
+    P2P_RETURN_IF_ERROR(s->listener_->RegisterAlpn(
+        std::string(nat::kWgTlsAlpn),
+        [self](std::unique_ptr<net::TcpStream> tcp, std::vector<uint8_t> peeked, const tls::ClientHelloInfo&) {
+          self->tunnel_->AcceptWgTls(std::move(tcp), std::move(peeked));
+        }));
+  }
   OPENSSL_cleanse(creds.private_key_pem.data(), creds.private_key_pem.size());
   absl::Status certs = s->EnsureCertificates();
   if (!certs.ok()) {
@@ -336,6 +354,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(net::Loop& loop, base::Clo
       .Kv("pin", s->pin_hex())
       .Kv("version", s->store_->CurrentVersion());
   return s;
+}
+
+absl::Status Server::SetWgTlsCertificate(const std::string& certificate_pem) {
+  tls::ServerTlsOptions o;
+  o.alpn = {std::string(nat::kWgTlsAlpn)};
+  o.client_auth = tls::ClientAuth::kRequired;  // enrolled nodes only
+  o.client_ca_pem = ca_.certificate_pem();
+  o.min_version_tls13 = true;
+  auto cert = tls::ServerCertificate::FromPem(certificate_pem, control_key_pem_, o);
+  if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("wireguard over TLS: credentials: ", cert.status().message()));
+  tunnel_->SetWgTlsCertificate(*std::move(cert));
+  return absl::OkStatus();
 }
 
 std::string Server::pin_hex() const {
@@ -639,6 +669,7 @@ absl::Status Server::RotateServerCertificate() {
   absl::Status set = listener_->SetCredentials(creds);
   OPENSSL_cleanse(creds.private_key_pem.data(), creds.private_key_pem.size());
   P2P_RETURN_IF_ERROR(set);
+  if (tunnel_ != nullptr) P2P_RETURN_IF_ERROR(SetWgTlsCertificate(cert.certificate_pem));
   P2P_RETURN_IF_ERROR(ReplaceFile(StatePath(config_, "control.pem"), cert.certificate_pem, 0644));
   P2P_LOG(kInfo, "server.control_certificate_rotated").Kv("serial", cert.serial_hex).Kv("pin", pin_hex());
   return absl::OkStatus();
@@ -775,7 +806,13 @@ std::vector<NodeLiveStatus> Server::LiveStatus() {
     n.acked_version = st.acked_version;
     // Where its WireGuard is heard from (through its NAT), else its stored endpoint (admin.cc).
     const base::SocketAddress* wg = tunnel_ != nullptr ? tunnel_->EndpointOf(id) : nullptr;
-    if (wg != nullptr) n.endpoint = wg->ToString();
+    if (wg != nullptr && nat::IsPseudoEndpoint(*wg)) {
+      n.over_tls = true;
+      const base::SocketAddress remote = tunnel_->TlsRemoteOf(*wg);
+      n.endpoint = remote.valid() ? absl::StrCat("tls ", remote.ToString()) : "tls (closed)";
+    } else if (wg != nullptr) {
+      n.endpoint = wg->ToString();
+    }
     n.last_seen = st.last_seen;
     if (tunnel_ != nullptr) {
       const Relay::NodeTraffic t = tunnel_->RelayTrafficOf(id);

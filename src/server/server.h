@@ -101,6 +101,9 @@ class Server final : public AdminHost {
   // revocation or removal).
   // RotateServerCertificate issues a new control certificate for the same key (the pin stays).
   absl::Status RotateServerCertificate();
+  // SetWgTlsCertificate gives WireGuard over TLS the control certificate |certificate_pem| (with
+  // the control key), requiring a node certificate from the CA.
+  absl::Status SetWgTlsCertificate(const std::string& certificate_pem);
   // RotateResourceCertificates reissues the certificate of |resource|, or of every https
   // resource when it is empty, and pushes them.
   absl::Status RotateResourceCertificates(const std::string& resource);

@@ -67,6 +67,10 @@ absl::StatusOr<std::unique_ptr<ServerTunnel>> ServerTunnel::Start(net::Loop& loo
       raw->transport_->SendDatagram(to, frame);
     });
   };
+  options.stream_send = [raw](const base::SocketAddress& to, base::ByteSpan datagram) { raw->wg_tls_->Send(to, datagram); };
+  t->wg_tls_ = std::make_unique<WgOverTls>(loop, [raw](absl::Span<const base::Datagram> batch) {
+    raw->transport_->Inject(batch);
+  });
   auto transport = tunnel::WgTransport::Create(loop, clock, std::move(options),
                                                [raw](wg::Peer& from, base::ByteSpan packet) { raw->OnPacket(from, packet); });
   if (!transport.ok()) {

@@ -4,7 +4,8 @@
 // public endpoint from that, not from what the node says of itself. At its address it answers
 // ICMP echo (people check the path with ping); it forwards nothing else. On the same UDP port
 // the relay (relay.h) forwards relay frames between nodes whose endpoints this tunnel
-// authenticated.
+// authenticated. Nodes whose UDP gets no answer reach the same tunnel over TLS on the control
+// port (wg_over_tls.h): each such connection is one more endpoint of the device.
 #ifndef P2PROXY_SERVER_TUNNEL_H_
 #define P2PROXY_SERVER_TUNNEL_H_
 
@@ -24,6 +25,7 @@
 #include "net/loop.h"
 #include "server/relay.h"
 #include "server/snapshots.h"
+#include "server/wg_over_tls.h"
 #include "tunnel/wg_transport.h"
 
 namespace p2proxy::server {
@@ -58,6 +60,16 @@ class ServerTunnel {
   const Counters& counters() const { return counters_; }
   const wg::DeviceCounters& device_counters() const { return transport_->device().counters(); }
   const Relay::Counters& relay_counters() const { return relay_->counters(); }
+  // WireGuard over TLS: the listener's hook for ALPN p2proxy-wg/1, its certificate, its state.
+  void AcceptWgTls(std::unique_ptr<net::TcpStream> tcp, std::vector<uint8_t> peeked) {
+    wg_tls_->Accept(std::move(tcp), std::move(peeked));
+  }
+  void SetWgTlsCertificate(std::shared_ptr<const tls::ServerCertificate> cert) { wg_tls_->SetCertificate(std::move(cert)); }
+  const WgOverTls::Counters& wg_tls_counters() const { return wg_tls_->counters(); }
+  size_t wg_tls_streams() const { return wg_tls_->open_streams(); }
+  // TlsRemoteOf: for an endpoint that is a WireGuard-over-TLS stream, the TCP address of its
+  // connection; an invalid address otherwise.
+  base::SocketAddress TlsRemoteOf(const base::SocketAddress& endpoint) const { return wg_tls_->RemoteOf(endpoint); }
   // RelayTrafficOf: what the relay forwarded for node |node_id| (zeros if nothing).
   Relay::NodeTraffic RelayTrafficOf(const std::string& node_id) const;
 
@@ -75,6 +87,7 @@ class ServerTunnel {
   EndpointFn on_endpoint_;
   std::unique_ptr<Relay> relay_;
   std::unique_ptr<tunnel::WgTransport> transport_;
+  std::unique_ptr<WgOverTls> wg_tls_;
   // By public key (32 raw bytes).
   std::map<std::string, Node, std::less<>> nodes_;
   std::map<std::string, std::string, std::less<>> key_of_;  // node id -> public key

@@ -106,7 +106,7 @@ void SiteNode::UseRelay(const control::wire::Snapshot& snapshot) {
     if (!ep.ok()) return;
     const auto& current = site_->transport().relay();
     if (current && current->server == *ep) return;
-    site_->transport().SetRelay(tunnel::WgTransport::Relay{*ep, self_.node_address});
+    site_->transport().SetRelay(tunnel::WgTransport::Relay{*ep, self_.node_address, {}});
     return;
   }
 }

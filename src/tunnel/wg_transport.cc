@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "nat/relay_frame.h"
+#include "nat/stream_frame.h"
 
 namespace p2proxy::tunnel {
 
@@ -50,6 +51,10 @@ absl::Status WgTransport::Rebind(uint16_t port) {
 }
 
 void WgTransport::OnBatch(absl::Span<const base::Datagram> batch) {
+  if (relay_ && relay_->also_from.valid()) {
+    // On TLS: a datagram from the server over UDP says UDP works again (server_uplink.h).
+    for (const base::Datagram& d : batch) relay_counters_.udp_from_server += d.addr == relay_->also_from ? 1 : 0;
+  }
   if (!options_.intercept) {
     // The hot path: a node's batch with no relay frame in it goes to the device as it is.
     bool framed = false;
@@ -66,7 +71,8 @@ void WgTransport::OnBatch(absl::Span<const base::Datagram> batch) {
     if (options_.intercept && options_.intercept(d)) continue;
     if (relay_ && nat::IsRelayFrame(d.data)) {
       nat::RelayFrame f;
-      if (!(d.addr == relay_->server) || !nat::ParseRelayFrame(d.data, &f) || !(f.dst == relay_->self)) {
+      const bool from_server = d.addr == relay_->server || (relay_->also_from.valid() && d.addr == relay_->also_from);
+      if (!from_server || !nat::ParseRelayFrame(d.data, &f) || !(f.dst == relay_->self)) {
         ++relay_counters_.frames_dropped;
         continue;
       }
@@ -96,9 +102,18 @@ void WgTransport::SendDatagram(const base::SocketAddress& to, base::ByteSpan dat
     uint8_t* slot = tx_arena_.data() + tx_count_ * kSlotSize;
     nat::WriteRelayHeader(relayed_to, relay_->self, slot);
     std::memcpy(slot + nat::kRelayHeaderSize, datagram.data(), datagram.size());
-    tx_batch_[tx_count_] = base::Datagram{base::ByteSpan(slot, nat::kRelayHeaderSize + datagram.size()), relay_->server};
-    ++tx_count_;
     ++relay_counters_.frames_sent;
+    const base::ByteSpan frame(slot, nat::kRelayHeaderSize + datagram.size());
+    if (nat::IsPseudoEndpoint(relay_->server)) {
+      ToStream(relay_->server, frame);  // the relay over TLS: the slot is not kept
+      return;
+    }
+    tx_batch_[tx_count_] = base::Datagram{frame, relay_->server};
+    ++tx_count_;
+    return;
+  }
+  if (nat::IsPseudoEndpoint(to)) {
+    ToStream(to, datagram);
     return;
   }
   // Small datagrams (all of them, at the tunnel MTU) wait in the batch for one sendmmsg; one
@@ -112,6 +127,16 @@ void WgTransport::SendDatagram(const base::SocketAddress& to, base::ByteSpan dat
   std::memcpy(slot, datagram.data(), datagram.size());
   tx_batch_[tx_count_] = base::Datagram{base::ByteSpan(slot, datagram.size()), to};
   ++tx_count_;
+}
+
+void WgTransport::ToStream(const base::SocketAddress& to, base::ByteSpan datagram) {
+  uint32_t id = 0;
+  if (!options_.stream_send || !nat::StreamIdOf(to, &id)) {
+    ++relay_counters_.stream_dropped;
+    return;
+  }
+  ++relay_counters_.stream_sent;
+  options_.stream_send(to, datagram);
 }
 
 void WgTransport::SendPending() {

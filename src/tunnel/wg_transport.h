@@ -35,17 +35,26 @@ class WgTransport final : public wg::DeviceOutput {
     absl::AnyInvocable<void(wg::Peer&)> endpoint_changed;
     // intercept (the server's relay) sees every received datagram first; true: it took it.
     absl::AnyInvocable<bool(const base::Datagram&)> intercept;
+    // stream_send takes every datagram addressed to a stream endpoint (nat/stream_frame.h):
+    // WireGuard over TLS. Without it such datagrams are dropped.
+    absl::AnyInvocable<void(const base::SocketAddress& to, base::ByteSpan datagram)> stream_send;
   };
 
   // Relay: a node's way through the server's relay (nat/relay_frame.h).
   struct Relay {
-    base::SocketAddress server;  // the server's WireGuard UDP endpoint
+    base::SocketAddress server;  // the server's WireGuard UDP endpoint, or its stream endpoint (TLS)
     base::IpAddress self;        // this node's overlay address
+    // also_from: while the node is on TLS (server is the stream endpoint), frames the server
+    // sends over UDP (it heard a probe there) are taken too.
+    base::SocketAddress also_from;
   };
   struct RelayCounters {
     uint64_t frames_sent = 0;
     uint64_t frames_received = 0;
     uint64_t frames_dropped = 0;  // from the server but malformed, or not addressed to us
+    uint64_t udp_from_server = 0;  // datagrams from Relay::also_from (the server over UDP)
+    uint64_t stream_sent = 0;     // datagrams handed to stream_send
+    uint64_t stream_dropped = 0;  // to a stream endpoint with no stream_send
   };
 
   // Create binds the UDP socket and sets up the device (without keys or peers).
@@ -62,10 +71,17 @@ class WgTransport final : public wg::DeviceOutput {
   void SendPackets(absl::Span<const base::ByteSpan> packets) { device_.SendPackets(packets); }
   // Kick re-arms the timer after the device was changed from outside (config, UAPI).
   void Kick() { Flush(); }
+  // Inject hands the device datagrams that came another way (WireGuard over TLS, their address
+  // a stream endpoint), as if the socket had received them; the relay and intercept see them.
+  void Inject(absl::Span<const base::Datagram> batch) { OnBatch(batch); }
   // SetRelay turns the relay on (a peer whose endpoint is nat::RelayEndpoint(node) is reached
   // through it, and frames from the server are unwrapped) or off (nullopt).
   void SetRelay(std::optional<Relay> relay) { relay_ = std::move(relay); }
   const std::optional<Relay>& relay() const { return relay_; }
+  // SetStreamSend replaces Options::stream_send (a node's uplink sets it once it exists).
+  void SetStreamSend(absl::AnyInvocable<void(const base::SocketAddress& to, base::ByteSpan datagram)> fn) {
+    options_.stream_send = std::move(fn);
+  }
   const RelayCounters& relay_counters() const { return relay_counters_; }
 
   // DeviceOutput:
@@ -83,6 +99,7 @@ class WgTransport final : public wg::DeviceOutput {
   void ArmTimer();
   void SendPending();
   void OnBatch(absl::Span<const base::Datagram> batch);
+  void ToStream(const base::SocketAddress& to, base::ByteSpan datagram);
 
   // Outgoing datagrams wait here until the device flushes its batch.
   static constexpr size_t kBatchSlots = 64;

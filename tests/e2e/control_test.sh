@@ -44,6 +44,8 @@
 #   punch    both ends behind port-restricted NAT boxes: hole punching, direct traffic (see punch())
 #   relay    the client behind a symmetric NAT: the server's blind relay; a stranger's frames are
 #            not relayed (see relay())
+#   tls      UDP dropped at the client: WireGuard over TLS to 443, the relay behind it, and back
+#            to UDP when UDP is allowed again (see tls())
 #   systemd  the .deb under systemd in a throwaway box: systemctl start p2proxy-site
 #            (see systemd_box())
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
@@ -887,13 +889,17 @@ assert got == data
   wait_until 30 "tcpdump done" sh -c "! kill -0 $PCAP_PID 2>/dev/null"
   direct=$(tcpdump -n -r "$E2E_TMP/punch.pcap" 2>/dev/null | wc -l)
   [ "$direct" -gt 500 ] || fail "only $direct datagrams went straight from the client's NAT to the site's"
-  python3 - "$E2E_TMP/punch-status.json" <<'PY' > "$E2E_TMP/punch-peer.out" || fail "status: $(cat "$E2E_TMP/punch-status.json")"
+  # The status file is rewritten each second: wait for one written after the transfer.
+  cat > "$E2E_TMP/punch_status.py" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 site = [p for p in s["peers"] if p["name"] == "s1"][0]
 assert site["endpoint"].startswith("198.18.5.2:") and site["path"] == "direct", site
 print(site["endpoint"], site["path"])
 PY
+  wait_until 10 "status: s1 direct at the site's NAT" sh -c \
+    "python3 '$E2E_TMP/punch_status.py' '$E2E_TMP/punch-status.json' > '$E2E_TMP/punch-peer.out' 2>&1" ||
+    fail "status: $(cat "$E2E_TMP/punch-status.json")"
   log "1 MiB echoed; $direct datagrams went straight from the client's NAT (198.18.6.2) to the site's (198.18.5.2); the client's status: s1 at $(cat "$E2E_TMP/punch-peer.out")"
   grep -q 'punches=[1-9]' "$E2E_TMP/site.log" || fail "the site logged no punch"
 }
@@ -987,6 +993,78 @@ PY
   kill -USR1 "$SERVER_PID"
   wait_until 10 "the server's stats" grep -q 'event=server.stats.*relay_forwarded=[1-9]' "$E2E_TMP/server$SERVER_N.log"
   log "the relay: $(grep -o 'relay_forwarded=[0-9]* relay_bytes=[0-9]*' "$E2E_TMP/server$SERVER_N.log" | tail -n1)"
+}
+
+# tls: UDP dropped in the client's namespace (nftables, both ways, all but loopback): the
+# client's WireGuard finds no answer over UDP and goes over TLS to the server's 443 (ALPN
+# p2proxy-wg/1); the site reaches it through the relay. A page loads within 10 s of the
+# client's start; status and admin say where the traffic goes; a capture of the TLS stream at
+# the server holds no plaintext. A TLS client without a node certificate is refused. When UDP
+# is allowed again, the client goes back to UDP on its own.
+tls() {
+  behind_nats ""
+  mkdir -p "$E2E_TMP/tlsweb"
+  page_text="p2proxy page over tls $E2E_ID"
+  echo "$page_text" > "$E2E_TMP/tlsweb/index.html"
+  bg "$SP" tlsweb python3 -m http.server --bind 10.30.0.2 --directory "$E2E_TMP/tlsweb" 8080
+  wait_until 30 "web listening" ip netns exec "$SP" sh -c "ss -ltn | grep -q '10.30.0.2:8080'"
+  admin resource add web --domain web.example.internal --site s1 --target 10.30.0.2:8080 --kind tcp --port 80 \
+    --allow user:alice > /dev/null
+  ip netns exec "$CP" nft -f - <<'NFT'
+table inet p2p_noudp {
+  chain out { type filter hook output priority filter; oifname != "lo" meta l4proto udp drop; }
+  chain in { type filter hook input priority filter; iifname != "lo" meta l4proto udp drop; }
+}
+NFT
+  iface=$(ip -n "$I" -o addr show to 198.18.6.1 | awk '{print $2}')
+  bg "$I" pcap tcpdump -U -l -n -i "$iface" -w "$E2E_TMP/tls.pcap" tcp port 443
+  wait_until 30 "tcpdump listening" grep -q 'listening on' "$E2E_TMP/pcap.log"
+  PCAP_PID=$BG_PID
+  t0=$(now_ms)
+  bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --socks5=off --http_proxy=off \
+    --forward=127.0.0.1:8088:web.example.internal:80 --status_file="$E2E_TMP/tls-status.json"
+  page() { ip netns exec "$CP" curl -sf --max-time 1 http://127.0.0.1:8088/ 2>/dev/null; }
+  wait_until 30 "the page over TLS" sh -c "ip netns exec '$CP' curl -sf --max-time 1 http://127.0.0.1:8088/ | grep -q '$page_text'"
+  t1=$(now_ms)
+  log "UDP dropped at the client: the page came $((t1 - t0)) ms after the client started"
+  [ $((t1 - t0)) -lt 10000 ] || fail "the page took $((t1 - t0)) ms with UDP dropped, not under 10 s"
+  grep -q 'event=uplink.path.*transport=tls' "$E2E_TMP/client.log" || fail "the client did not log its move to TLS"
+  for i in 1 2 3 4 5; do page | grep -q "$page_text" || fail "request $i over TLS failed"; done
+  wait_until 10 "status: wireguard over tls, the site relayed over tls" sh -c \
+    "grep -q '\"wireguard\":\"tls\"' '$E2E_TMP/tls-status.json' && grep -q '\"path\":\"relayed-tls\"' '$E2E_TMP/tls-status.json'"
+  admin device list > "$E2E_TMP/tls-devices.out"
+  grep -q '(relayed over TLS)' "$E2E_TMP/tls-devices.out" || fail "admin device list does not show the device over TLS: $(cat "$E2E_TMP/tls-devices.out")"
+  log "admin device list: $(grep tls "$E2E_TMP/tls-devices.out" | tr -s ' ')"
+  kill "$PCAP_PID"
+  wait_until 30 "tcpdump done" sh -c "! kill -0 $PCAP_PID 2>/dev/null"
+  python3 - "$E2E_TMP/tls.pcap" "$page_text" <<'PY' > "$E2E_TMP/tls-pcap.out" || fail "the capture at the server: $(cat "$E2E_TMP/tls-pcap.out")"
+import sys
+data = open(sys.argv[1], "rb").read()
+assert sys.argv[2].encode() not in data, "the page's plaintext crossed to the server"
+assert b"p2proxy-wg/1" in data, "no ClientHello offering p2proxy-wg/1 in the capture"
+assert len(data) > 20000, "only %d bytes captured on 443" % len(data)
+print("%d bytes on tcp/443 captured, ALPN p2proxy-wg/1 offered, no plaintext of the page" % len(data))
+PY
+  log "at the server: $(cat "$E2E_TMP/tls-pcap.out")"
+
+  # Without a node certificate nobody speaks WireGuard over TLS to the server.
+  kill -USR1 "$SERVER_PID"
+  wait_until 10 "the server's stats" grep -q 'event=server.stats.*wg_tls_opened=[1-9]' "$E2E_TMP/server$SERVER_N.log"
+  refused_before=$(grep 'event=server.stats' "$E2E_TMP/server$SERVER_N.log" | tail -n1 | grep -o 'wg_tls_refused=[0-9]*' | cut -d= -f2)
+  ip netns exec "$NC" sh -c 'echo | timeout 10 openssl s_client -connect 198.18.1.1:443 -alpn p2proxy-wg/1 -tls1_3 -ign_eof' > "$E2E_TMP/tls-stranger.out" 2>&1 || true
+  kill -USR1 "$SERVER_PID"
+  wait_until 10 "the server refused the stranger" sh -c \
+    "[ \$(grep 'event=server.stats' '$E2E_TMP/server$SERVER_N.log' | tail -n1 | grep -o 'wg_tls_refused=[0-9]*' | cut -d= -f2) -gt $refused_before ]"
+  log "a TLS client with ALPN p2proxy-wg/1 and no node certificate: refused ($(grep 'event=server.wg_tls.drop' "$E2E_TMP/server$SERVER_N.log" | tail -n1 | grep -o 'reason=.*'))"
+
+  # UDP back: the client probes it and returns on its own.
+  ip netns exec "$CP" nft delete table inet p2p_noudp
+  wait_until 60 "the client back on UDP" sh -c "grep -q '\"wireguard\":\"udp\"' '$E2E_TMP/tls-status.json'"
+  grep -q 'event=uplink.path.*transport=udp' "$E2E_TMP/client.log" || fail "the client did not log its return to UDP"
+  wait_until 30 "the page over UDP" sh -c "ip netns exec '$CP' curl -sf --max-time 1 http://127.0.0.1:8088/ | grep -q '$page_text'"
+  wait_until 60 "no peer over TLS in the status" sh -c "! grep -q '\"path\":\"relayed-tls\"' '$E2E_TMP/tls-status.json' && ! grep -q '\"path\":\"tls\"' '$E2E_TMP/tls-status.json'"
+  log "UDP allowed again: back on UDP ($(grep -o 'event=uplink.path.*transport=udp.*' "$E2E_TMP/client.log" | tail -n1))"
 }
 
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
@@ -1094,6 +1172,7 @@ case "$scenario" in
   systemd) systemd_box ;;
   punch) punch ;;
   relay) relay ;;
+  tls) tls ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
