@@ -31,7 +31,7 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables iputils-ping procps psmisc wireguard-go wireguard-tools iperf3 curl dnsutils
   openssl openssh-server openssh-client socat netcat-openbsd tcpdump dnsmasq nginx-light
-  python3 chromium libnss3-tools
+  python3 chromium libnss3-tools conntrack
 )
 demo_pkgs=(dnsperf nghttp2-client)
 

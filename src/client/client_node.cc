@@ -312,21 +312,40 @@ void ClientNode::UpdatePaths() {
       }
     }
     if (!relayed) {
-      // Only a handshake that went out and got no answer counts: an idle peer that never tried
-      // (no traffic yet) stays on its direct endpoint.
-      const absl::Duration since_initiation = base::RealClock::Get().Monotonic() - peer->last_sent_initiation();
-      if (peer->has_session() || since_initiation < absl::Seconds(1)) {
-        path.stuck_ticks = 0;
-        continue;
+      const absl::Duration mono = base::RealClock::Get().Monotonic();
+      std::string why;
+      if (peer->has_session()) {
+        // A live session whose direct path went silent (a NAT that rebound, a firewall that
+        // closed): data sent, nothing authenticated back, for kSilentDirect.
+        const absl::Duration unanswered = mono - peer->data_unanswered_since();
+        if (peer->data_unanswered_since() == absl::InfiniteDuration() || unanswered < kSilentDirect) {
+          path.stuck_ticks = 0;
+          continue;
+        }
+        why = absl::StrCat("the direct path to ", peer->endpoint()->ToString(), " stopped answering (",
+                           absl::FormatDuration(absl::Trunc(unanswered, absl::Milliseconds(100))), ")");
+      } else {
+        // Only a handshake that went out and got no answer counts: an idle peer that never
+        // tried (no traffic yet) stays on its direct endpoint.
+        const absl::Duration since_initiation = mono - peer->last_sent_initiation();
+        if (since_initiation < absl::Seconds(1)) {
+          path.stuck_ticks = 0;
+          continue;
+        }
+        if (since_initiation > absl::Seconds(kTicksBeforeRelay + 5)) continue;  // an old try, no traffic now
+        if (++path.stuck_ticks < kTicksBeforeRelay) continue;
+        why = absl::StrCat("no handshake over UDP to ", peer->endpoint()->ToString(), " in ", kTicksBeforeRelay, " s");
       }
-      if (since_initiation > absl::Seconds(kTicksBeforeRelay + 5)) continue;  // an old try, no traffic now
-      if (++path.stuck_ticks < kTicksBeforeRelay) continue;
       path.stuck_ticks = 0;
       const base::SocketAddress relay = nat::RelayEndpoint(path.address);
-      P2P_LOG(kInfo, "client.path")
-          .Kv("site", name)
-          .Kv("path", "relayed")
-          .Kv("why", absl::StrCat("no handshake over UDP to ", peer->endpoint()->ToString(), " in ", kTicksBeforeRelay, " s"));
+      P2P_LOG(kInfo, "client.path").Kv("site", name).Kv("path", "relayed").Kv("why", why);
+      // Our own address may have changed with the path (a NAT rebinding): a keepalive to the
+      // server lets its tunnel, and so the relay, authenticate where we are now.
+      if (server_key_) {
+        if (wg::Peer* server = dev.FindPeer(*server_key_); server != nullptr && server->has_current_keypair()) {
+          dev.SendKeepalive(server);
+        }
+      }
       dev.SetEndpoint(peer, relay);
       dev.InitiateHandshakeVia(peer, relay);
       path.relayed = true;

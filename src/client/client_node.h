@@ -100,7 +100,8 @@ class ClientNode {
   void Tick();
   void ReportHealth();
   // UpdatePaths (each second, managed mode): a site peer that has an endpoint but no session
-  // after kTicksBeforeRelay seconds moves onto the server's relay; a relayed one probes its
+  // after kTicksBeforeRelay seconds, or whose session's direct path has left data unanswered
+  // for kSilentDirect, moves onto the server's relay; a relayed one probes its
   // direct endpoint every kProbeInterval, and WireGuard's roaming takes it back when the site
   // answers from there.
   void UpdatePaths();
@@ -120,6 +121,9 @@ class ClientNode {
     bool relayed = false;  // as last seen, for the log of each change
   };
   static constexpr int kTicksBeforeRelay = 2;
+  // kSilentDirect: how long data to a site over its direct path may go unanswered before the
+  // client moves it onto the relay (a live TCP flow is answered within a round trip).
+  static constexpr absl::Duration kSilentDirect = absl::Seconds(4);
   static constexpr absl::Duration kProbeInterval = absl::Seconds(10);
   std::map<crypto::PublicKey, SitePath> site_paths_;
   std::optional<base::SocketAddress> relay_server_;  // the server's WireGuard endpoint

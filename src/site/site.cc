@@ -187,6 +187,14 @@ absl::Status Site::ApplyPeers(const std::vector<SitePeer>& peers, ApplyResult* r
     if (pc.endpoint.has_value() && !(*added)->has_current_keypair()) {
       dev.InitiateHandshake(*added);
       ++result->punches;
+    } else if (p.endpoint.has_value() && old != nullptr && !(old->endpoint == p.endpoint) &&
+               (*added)->endpoint() != nullptr && !(*(*added)->endpoint() == *p.endpoint)) {
+      // The peer was heard somewhere new (a NAT that rebound) while a session lives where it
+      // was (or on the relay): a handshake to the new endpoint opens this site's NAT for it,
+      // and if the peer answers from there roaming moves the session over; meanwhile it goes
+      // on where it is.
+      dev.InitiateHandshakeVia(*added, *p.endpoint);
+      ++result->punches;
     }
     if (old != nullptr && old->persistent_keepalive != p.persistent_keepalive) {
       dev.SetPersistentKeepalive(*added, p.persistent_keepalive);

@@ -604,6 +604,7 @@ absl::Duration Device::Jitter() const {
 }
 
 void Device::OnDataSent(Peer* p) {
+  if (p->data_unanswered_since_ == Peer::kOff) p->data_unanswered_since_ = clock_.Monotonic();
   if (p->new_handshake_at_ == Peer::kOff) {
     p->new_handshake_at_ = clock_.Monotonic() + kKeepaliveTimeout + kRekeyTimeout + Jitter();
   }
@@ -619,7 +620,10 @@ void Device::OnDataReceived(Peer* p) {
 
 void Device::OnAnyAuthenticatedPacketSent(Peer* p) { p->send_keepalive_at_ = Peer::kOff; }
 
-void Device::OnAnyAuthenticatedPacketReceived(Peer* p) { p->new_handshake_at_ = Peer::kOff; }
+void Device::OnAnyAuthenticatedPacketReceived(Peer* p) {
+  p->new_handshake_at_ = Peer::kOff;
+  p->data_unanswered_since_ = Peer::kOff;
+}
 
 void Device::OnAnyAuthenticatedPacketTraversal(Peer* p) {
   if (p->persistent_keepalive_ > 0) {

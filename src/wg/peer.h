@@ -50,6 +50,11 @@ class Peer {
   // last_sent_initiation: monotonic time of the last handshake initiation sent to the peer
   // (-infinity: none yet).
   absl::Duration last_sent_initiation() const { return last_sent_initiation_; }
+  // data_unanswered_since: monotonic time of the first data message sent to the peer since the
+  // last authenticated packet received from it (InfiniteDuration: everything sent has been
+  // answered). A path that stopped carrying packets shows here seconds before WireGuard's own
+  // new-handshake timer (15 s) fires.
+  absl::Duration data_unanswered_since() const { return data_unanswered_since_; }
   size_t staged_packets() const { return staged_.size(); }
   const crypto::Key& preshared_key() const { return keys.preshared_key; }
 
@@ -78,6 +83,7 @@ class Peer {
   bool need_another_keepalive_ = false;
   int handshake_attempts_ = 0;
   absl::Duration last_sent_initiation_ = -absl::InfiniteDuration();
+  absl::Duration data_unanswered_since_ = kOff;
   bool sent_lastminute_handshake_ = false;
 };
 

@@ -46,6 +46,7 @@
 #            not relayed (see relay())
 #   tls      UDP dropped at the client: WireGuard over TLS to 443, the relay behind it, and back
 #            to UDP when UDP is allowed again (see tls())
+#   rebind   the client's NAT rebinds during a 200 MiB download: it completes intact (see rebind())
 #   systemd  the .deb under systemd in a throwaway box: systemctl start p2proxy-site
 #            (see systemd_box())
 #   crash    kill -9 of the server during a burst of 1,000 admin writes: the database passes
@@ -1067,6 +1068,53 @@ PY
   log "UDP allowed again: back on UDP ($(grep -o 'event=uplink.path.*transport=udp.*' "$E2E_TMP/client.log" | tail -n1))"
 }
 
+# rebind: both ends behind port-restricted NATs, hole punched, a 200 MiB download running
+# (curl through the client's forward, paced so it lasts); midway the client's NAT rebinds: it
+# takes a new public address (198.18.6.3, snat) and forgets every mapping (conntrack -F), so
+# the site's NAT drops what now comes from the new address. The client sees its direct path
+# stop answering, moves the site onto the relay, and the site, told the client's new endpoint,
+# punches toward it. The download completes, byte for byte.
+rebind() {
+  behind_nats ""
+  command -v conntrack > /dev/null || { echo "SKIP: conntrack is not installed (scripts/setup.sh test installs it)" >&2; exit 77; }
+  mkdir -p "$E2E_TMP/bigweb"
+  head -c 200M /dev/urandom > "$E2E_TMP/bigweb/big.bin"
+  want=$(sha256sum < "$E2E_TMP/bigweb/big.bin" | cut -d' ' -f1)
+  bg "$SP" bigweb python3 -m http.server --bind 10.30.0.2 --directory "$E2E_TMP/bigweb" 8080
+  wait_until 30 "web listening" ip netns exec "$SP" sh -c "ss -ltn | grep -q '10.30.0.2:8080'"
+  admin resource add big --domain big.example.internal --site s1 --target 10.30.0.2:8080 --kind tcp --port 80 \
+    --allow user:alice > /dev/null
+  bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --socks5=off --http_proxy=off \
+    --forward=127.0.0.1:8088:big.example.internal:80 --status_file="$E2E_TMP/rebind-status.json"
+  wait_until 30 "the site reachable" ip netns exec "$CP" curl -sf --max-time 1 -o /dev/null -I http://127.0.0.1:8088/big.bin
+  wait_until 30 "the site direct in the client's status" sh -c \
+    "grep -q '\"endpoint\":\"198.18.5.2:[0-9]*\",\"path\":\"direct\"' '$E2E_TMP/rebind-status.json'"
+  # 25 MiB/s: eight seconds of download.
+  ip netns exec "$CP" curl -sf --max-time 240 --limit-rate 25M -o "$E2E_TMP/big.out" http://127.0.0.1:8088/big.bin \
+    > "$E2E_TMP/curl-big.log" 2>&1 &
+  CURL_PID=$!
+  E2E_PIDS+=("$CURL_PID")
+  wait_until 60 "50 MiB downloaded" sh -c "[ \$(stat -c %s '$E2E_TMP/big.out' 2>/dev/null || echo 0) -gt 52428800 ]"
+  site_lines=$(wc -l < "$E2E_TMP/site.log")
+  dev_nc=$(ip -n "$NC" -o addr show to 198.18.6.2 | awk '{print $2}')
+  ip -n "$NC" addr add 198.18.6.3/24 dev "$dev_nc"
+  ip netns exec "$NC" nft flush chain ip p2p_nat post
+  ip netns exec "$NC" nft add rule ip p2p_nat post ip saddr 10.40.0.0/24 snat to 198.18.6.3
+  ip netns exec "$NC" conntrack -F > /dev/null 2>&1
+  at=$(stat -c %s "$E2E_TMP/big.out")
+  log "the client's NAT rebound (198.18.6.2 -> 198.18.6.3, mappings flushed) after $((at / 1048576)) MiB"
+  wait "$CURL_PID" || fail "the download failed after the rebinding: $(cat "$E2E_TMP/curl-big.log")"
+  got=$(sha256sum < "$E2E_TMP/big.out" | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "the 200 MiB download differs after the rebinding ($(stat -c %s "$E2E_TMP/big.out") bytes)"
+  grep -q 'event=client.path.*path=relayed.*stopped answering' "$E2E_TMP/client.log" ||
+    fail "the client did not see its direct path stop answering"
+  log "200 MiB intact across the rebinding; $(grep -o 'event=client.path.*stopped answering[^"]*' "$E2E_TMP/client.log" | head -n1)"
+  log "the server heard the client at: $(grep -o 'event=server.wireguard_heard node=d-[^ ]* endpoint=[^ ]*' "$E2E_TMP/server$SERVER_N.log" | sed 's/.*endpoint=//' | tr '\n' ' ')"
+  tail -n +"$((site_lines + 1))" "$E2E_TMP/site.log" | grep 'event=site.applied' | grep -q 'punches=[1-9]' ||
+    fail "the site sent no handshake to the client's new endpoint"
+}
+
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
 # dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
 # site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
@@ -1173,6 +1221,7 @@ case "$scenario" in
   punch) punch ;;
   relay) relay ;;
   tls) tls ;;
+  rebind) rebind ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
