@@ -1115,6 +1115,92 @@ rebind() {
     fail "the site sent no handshake to the client's new endpoint"
 }
 
+# paths_bench (bench/nat_paths.sh, not a test): single-stream TCP throughput (iperf3 -R, the
+# site's LAN to the client) through each path in turn, the same client (TUN mode) and site
+# behind NATs: direct (punched), relayed over UDP (the client's NAT made symmetric), relayed
+# over TLS (UDP dropped at the client); the server's CPU seconds per GB it relayed; then a
+# wireguard-go pair on a plain link. Prints "BENCH ..." lines.
+paths_bench() {
+  for t in iperf3 wireguard-go wg conntrack; do
+    command -v "$t" > /dev/null || { echo "SKIP: $t is not installed" >&2; exit 77; }
+  done
+  secs=${P2P_BENCH_SECS:-10}
+  behind_nats ""
+  bg "$SP" iperf iperf3 -s -B 10.30.0.2 -p 5201
+  wait_until 30 "iperf3 listening" ip netns exec "$SP" sh -c "ss -ltn | grep -q '10.30.0.2:5201'"
+  admin resource add iperf --domain iperf.example.internal --site s1 --target 10.30.0.2:5201 --kind tcp --port 5201 \
+    --allow user:alice > /dev/null
+  token=$(token_of "$E2E_TMP/device-token.out")
+  server_cpu() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+  server_stat() {  # NAME: its value in a fresh SIGUSR1 stats line of the server
+    local n
+    n=$(grep -c 'event=server.stats' "$E2E_TMP/server$SERVER_N.log" || true)
+    kill -USR1 "$SERVER_PID"
+    wait_until 10 "the server's stats" sh -c "[ \$(grep -c 'event=server.stats' '$E2E_TMP/server$SERVER_N.log') -gt $n ]"
+    grep 'event=server.stats' "$E2E_TMP/server$SERVER_N.log" | tail -n1 | grep -o "$1=[0-9]*" | cut -d= -f2
+  }
+  run_mode() {  # LABEL PATH (the site's path in the client's status)
+    rm -f "$E2E_TMP/bench-status.json"
+    # TUN mode, the machine's DNS left alone (the benchmark dials the resource's address).
+    printf '{"dns": {"state_dir": "%s/client-dns", "hook": "none"}}\n' "$E2E_TMP" > "$E2E_TMP/bench-client.json"
+    bg "$CP" "client-$1" "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 ${token:+--token="$token"} \
+      --config="$E2E_TMP/bench-client.json" --interface="p2b${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --status_file="$E2E_TMP/bench-status.json"
+    local pid=$BG_PID
+    token=""  # enrolled: the state dir is enough from now on
+    wait_until 30 "the client's status ($1)" sh -c "grep -q '\"name\":\"iperf' '$E2E_TMP/bench-status.json'"
+    addr=$(python3 -c 'import json,sys; print([r["address"] for r in json.load(open(sys.argv[1]))["resources"] if r["name"].startswith("iperf")][0])' "$E2E_TMP/bench-status.json")
+    wait_until 30 "iperf reachable ($1)" ip netns exec "$CP" sh -c "nc -z -w 1 $addr 5201"
+    wait_until 30 "the site's path is $2" sh -c "grep -q '\"path\":\"$2\"' '$E2E_TMP/bench-status.json'"
+    local cpu0 bytes0 cpu1 bytes1
+    cpu0=$(server_cpu); bytes0=$(server_stat relay_bytes)
+    ip netns exec "$CP" iperf3 -c "$addr" -p 5201 -R -t "$secs" -J > "$E2E_TMP/iperf-$1.json"
+    cpu1=$(server_cpu); bytes1=$(server_stat relay_bytes)
+    grep -q '"path":"'"$2"'"' "$E2E_TMP/bench-status.json" || log "note: the path was no longer $2 at the end"
+    mbit=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$E2E_TMP/iperf-$1.json")
+    echo "BENCH $1 mbit=$mbit server_cpu_ticks=$((cpu1 - cpu0)) relayed_bytes=$((bytes1 - bytes0)) clk_tck=$(getconf CLK_TCK)"
+    kill "$pid"
+    wait_until 30 "client stopped ($1)" sh -c "! kill -0 $pid 2>/dev/null"
+  }
+  run_mode direct direct
+  # Symmetric: a new random port for every destination, so only the relay gets through.
+  ip netns exec "$NC" nft flush chain ip p2p_nat post
+  ip netns exec "$NC" nft add rule ip p2p_nat post ip saddr 10.40.0.0/24 masquerade fully-random
+  ip netns exec "$NC" conntrack -F > /dev/null 2>&1 || true
+  run_mode relayed relayed
+  ip netns exec "$CP" nft -f - <<'NFT'
+table inet p2p_noudp {
+  chain out { type filter hook output priority filter; oifname != "lo" meta l4proto udp drop; }
+  chain in { type filter hook input priority filter; iifname != "lo" meta l4proto udp drop; }
+}
+NFT
+  run_mode tls relayed-tls
+
+  # The peer baseline: a wireguard-go pair on a plain link.
+  A="p2cWA-$E2E_ID"; B="p2cWB-$E2E_ID"
+  netns_add "$A"; netns_add "$B"
+  veth_link "$A" 198.18.9.1/24 "$B" 198.18.9.2/24
+  key_a=$(wg genkey); pub_a=$(echo "$key_a" | wg pubkey)
+  key_b=$(wg genkey); pub_b=$(echo "$key_b" | wg pubkey)
+  for side in "$A:wga${E2E_ID:0:6}:$key_a:10.99.0.1:$pub_b:10.99.0.2:198.18.9.2:51820" "$B:wgb${E2E_ID:0:6}:$key_b:10.99.0.2:$pub_a:10.99.0.1::"; do
+    IFS=: read -r ns ifn key addr peer peeraddr ep_ip ep_port <<<"$side"
+    E2E_FILES+=("/var/run/wireguard/$ifn.sock")
+    bg "$ns" "$ifn" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ifn"
+    wait_until 10 "$ifn UAPI socket" test -S "/var/run/wireguard/$ifn.sock"
+    echo "$key" > "$E2E_TMP/$ifn.key"
+    args=(private-key "$E2E_TMP/$ifn.key" listen-port 51820 peer "$peer" allowed-ips "$peeraddr/32")
+    [ -n "$ep_ip" ] && args+=(endpoint "$ep_ip:$ep_port")
+    ip netns exec "$ns" wg set "$ifn" "${args[@]}"
+    ip -n "$ns" addr add "$addr/24" dev "$ifn"
+    ip -n "$ns" link set "$ifn" up
+  done
+  bg "$B" iperf-wgo iperf3 -s -B 10.99.0.2 -p 5201
+  wait_until 15 "wireguard-go tunnel up" ip netns exec "$A" ping -c 1 -W 1 10.99.0.2
+  wait_until 30 "iperf3 listening (wireguard-go)" ip netns exec "$B" sh -c "ss -ltn | grep -q '10.99.0.2:5201'"
+  ip netns exec "$A" iperf3 -c 10.99.0.2 -p 5201 -R -t "$secs" -J > "$E2E_TMP/iperf-wgo.json"
+  mbit=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$E2E_TMP/iperf-wgo.json")
+  echo "BENCH wireguard-go mbit=$mbit"
+}
+
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
 # dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
 # site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
@@ -1222,6 +1308,7 @@ case "$scenario" in
   relay) relay ;;
   tls) tls ;;
   rebind) rebind ;;
+  paths_bench) paths_bench ;;
   *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS: $scenario"
