@@ -232,6 +232,7 @@ int main(int argc, char** argv) {
         .Kv("wg_handshakes", wc.handshakes_completed)
         .Kv("wg_rx_packets", wc.data_packets_received)
         .Kv("wg_tx_packets", wc.data_packets_sent)
+        .Kv("wireguard", node == nullptr ? "static" : node->over_tls() ? "tls" : "udp")
         .Kv("relay", s->transport().relay() ? s->transport().relay()->server.ToString() : std::string("off"))
         .Kv("relay_frames_received", s->transport().relay_counters().frames_received)
         .Kv("relay_frames_sent", s->transport().relay_counters().frames_sent)

@@ -93,6 +93,11 @@ absl::StatusOr<std::unique_ptr<SiteNode>> SiteNode::Start(net::Loop& loop, base:
     if (applied.ok()) raw->UseRelay(snapshot);
     return applied;
   });
+  node->uplink_ = std::make_unique<uplink::ServerUplink>(
+      loop, node->site_->transport(),
+      [raw](control::TlsDialCallback done) { return raw->agent_->DialWireGuardTls(std::move(done)); }, nullptr);
+  node->uplink_timer_ = std::make_unique<net::Timer>(loop);
+  node->uplink_timer_->StartRepeating(absl::Seconds(1), [raw] { raw->uplink_->Tick(); });
   if (agent.stored_snapshot()) node->UseRelay(*agent.stored_snapshot());
   agent.ReportEndpoints(LocalEndpoints(node->site_->transport().listen_port()));
   return node;
@@ -103,14 +108,18 @@ void SiteNode::UseRelay(const control::wire::Snapshot& snapshot) {
   for (const auto& p : snapshot.peers()) {
     if (p.kind() != control::wire::NODE_KIND_SERVER) continue;
     auto ep = base::SocketAddress::Parse(p.endpoint());
-    if (!ep.ok()) return;
-    const auto& current = site_->transport().relay();
-    if (current && current->server == *ep) return;
-    site_->transport().SetRelay(tunnel::WgTransport::Relay{*ep, self_.node_address, {}});
+    if (!ep.ok() || p.public_key().size() != 32) return;
+    crypto::PublicKey key;
+    std::copy(p.public_key().begin(), p.public_key().end(), key.begin());
+    uplink_->SetServer(key, *ep, self_.node_address);
     return;
   }
 }
 
-SiteNode::~SiteNode() { site_.reset(); }
+SiteNode::~SiteNode() {
+  uplink_timer_.reset();
+  uplink_.reset();
+  site_.reset();
+}
 
 }  // namespace p2proxy::site

@@ -16,6 +16,7 @@
 #include "control/node_agent.h"
 #include "net/loop.h"
 #include "site/site.h"
+#include "uplink/server_uplink.h"
 #include "site/snapshot_config.h"
 
 namespace p2proxy::site {
@@ -44,18 +45,23 @@ class SiteNode {
 
   Site& site() { return *site_; }
   control::NodeAgent& agent() { return *agent_; }
+  // over_tls: the site's WireGuard reaches the server over TLS (UDP gets no answer).
+  bool over_tls() const { return uplink_ && uplink_->over_tls(); }
   // has_config: a snapshot from the server was applied, or the stored one loaded.
   bool has_config() const { return from_stored_ || agent_->applied_version() > 0; }
 
  private:
   SiteNode() = default;
   // UseRelay points the site's transport at the server's relay (the server peer's endpoint in
-  // |snapshot|), so that clients that cannot reach it directly come through the server.
+  // |snapshot|), so that clients that cannot reach it directly come through the server; the
+  // uplink takes it over TLS when UDP to the server gets no answer.
   void UseRelay(const control::wire::Snapshot& snapshot);
   ManagedSite self_;
   bool from_stored_ = false;
   std::unique_ptr<control::NodeAgent> agent_;
   std::unique_ptr<Site> site_;  // destroyed before the agent its audit tap points at
+  std::unique_ptr<uplink::ServerUplink> uplink_;  // destroyed before the site whose transport it uses
+  std::unique_ptr<net::Timer> uplink_timer_;
 };
 
 }  // namespace p2proxy::site

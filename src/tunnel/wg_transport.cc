@@ -51,9 +51,9 @@ absl::Status WgTransport::Rebind(uint16_t port) {
 }
 
 void WgTransport::OnBatch(absl::Span<const base::Datagram> batch) {
-  if (relay_ && relay_->also_from.valid()) {
-    // On TLS: a datagram from the server over UDP says UDP works again (server_uplink.h).
-    for (const base::Datagram& d : batch) relay_counters_.udp_from_server += d.addr == relay_->also_from ? 1 : 0;
+  if (relay_ && nat::IsPseudoEndpoint(relay_->server)) {
+    // On TLS: a datagram over UDP says UDP works again (server_uplink.h).
+    for (const base::Datagram& d : batch) relay_counters_.udp_while_streamed += nat::IsPseudoEndpoint(d.addr) ? 0 : 1;
   }
   if (!options_.intercept) {
     // The hot path: a node's batch with no relay frame in it goes to the device as it is.

@@ -44,15 +44,15 @@ class WgTransport final : public wg::DeviceOutput {
   struct Relay {
     base::SocketAddress server;  // the server's WireGuard UDP endpoint, or its stream endpoint (TLS)
     base::IpAddress self;        // this node's overlay address
-    // also_from: while the node is on TLS (server is the stream endpoint), frames the server
-    // sends over UDP (it heard a probe there) are taken too.
+    // also_from: frames from here are taken too: the server over UDP while the node is on TLS
+    // (server is the stream endpoint), or the address a multi-homed server answers from.
     base::SocketAddress also_from;
   };
   struct RelayCounters {
     uint64_t frames_sent = 0;
     uint64_t frames_received = 0;
     uint64_t frames_dropped = 0;  // from the server but malformed, or not addressed to us
-    uint64_t udp_from_server = 0;  // datagrams from Relay::also_from (the server over UDP)
+    uint64_t udp_while_streamed = 0;  // datagrams over UDP while the relay's server is a stream
     uint64_t stream_sent = 0;     // datagrams handed to stream_send
     uint64_t stream_dropped = 0;  // to a stream endpoint with no stream_send
   };

@@ -40,7 +40,15 @@ void ServerUplink::ApplyRelay() {
     relay.also_from = udp_;
   } else {
     relay.server = udp_;
+    // A server on several addresses (listening on 0.0.0.0) may answer from another one than
+    // the endpoint it gave us: WireGuard roams the server peer there, and the relay's frames
+    // come from there too.
+    wg::Peer* peer = transport_.device().FindPeer(*server_key_);
+    const base::SocketAddress* ep = peer != nullptr ? peer->endpoint() : nullptr;
+    if (ep != nullptr && !nat::IsPseudoEndpoint(*ep) && !(*ep == udp_)) relay.also_from = *ep;
   }
+  const auto& current = transport_.relay();
+  if (current && current->server == relay.server && current->self == relay.self && current->also_from == relay.also_from) return;
   transport_.SetRelay(relay);
 }
 
@@ -51,6 +59,7 @@ void ServerUplink::Tick() {
   if (peer == nullptr) return;
   const absl::Time now = absl::Now();
   if (stream_ == nullptr) {
+    ApplyRelay();  // follows the server peer's endpoint (also_from)
     if (dialing_ != nullptr || now < next_dial_) return;
     // A handshake went to the server over UDP and no session came of it.
     const absl::Duration since = base::RealClock::Get().Monotonic() - peer->last_sent_initiation();
@@ -64,14 +73,17 @@ void ServerUplink::Tick() {
   }
   // On TLS: back to UDP once the server answered a probe there (roaming moved the peer).
   const base::SocketAddress* ep = peer->endpoint();
-  const bool udp_heard = transport_.relay_counters().udp_from_server > udp_heard_mark_;
-  if (udp_heard && ep != nullptr && *ep == udp_ && peer->has_session()) {
+  // Roaming moved the server peer off the stream: the server answered a probe over UDP (from
+  // the address it was sent to, or another of a multi-homed server's).
+  const bool udp_heard = transport_.relay_counters().udp_while_streamed > udp_heard_mark_;
+  if (udp_heard && ep != nullptr && !nat::IsPseudoEndpoint(*ep) && peer->has_session()) {
     ToUdp("the server answered over UDP");
     return;
   }
   if (ep != nullptr && !(*ep == nat::StreamEndpoint(0))) {
     dev.SetEndpoint(peer, nat::StreamEndpoint(0));  // stay on TLS until UDP has answered
   }
+  udp_heard_mark_ = transport_.relay_counters().udp_while_streamed;
   if (now >= next_probe_) {
     next_probe_ = now + options_.probe_interval;
     ++counters_.probes;
@@ -116,7 +128,7 @@ void ServerUplink::OnDialed(absl::StatusOr<std::unique_ptr<tls::TlsStream>> tls)
         next_dial_ = absl::Now() + options_.redial_min;
       });
   ++counters_.to_tls;
-  udp_heard_mark_ = transport_.relay_counters().udp_from_server;
+  udp_heard_mark_ = transport_.relay_counters().udp_while_streamed;
   next_probe_ = absl::Now() + options_.probe_interval;
   ApplyRelay();
   wg::Device& dev = transport_.device();

@@ -90,7 +90,7 @@ class ServerUplink {
   absl::Time next_dial_ = absl::InfinitePast();
   absl::Time next_probe_ = absl::InfiniteFuture();
   bool ready_ = false;           // on TLS, with a session with the server over it
-  uint64_t udp_heard_mark_ = 0;  // the transport's udp_from_server when TLS began
+  uint64_t udp_heard_mark_ = 0;  // the transport's udp_while_streamed at the last tick
   Counters counters_;
   std::shared_ptr<ServerUplink*> alive_ = std::make_shared<ServerUplink*>(this);
 };

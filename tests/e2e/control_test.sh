@@ -46,6 +46,7 @@
 #            not relayed (see relay())
 #   tls      UDP dropped at the client: WireGuard over TLS to 443, the relay behind it, and back
 #            to UDP when UDP is allowed again (see tls())
+#   tls_site UDP dropped at the site: the site over TLS, a client through the relay (see tls_site())
 #   rebind   the client's NAT rebinds during a 200 MiB download: it completes intact (see rebind())
 #   systemd  the .deb under systemd in a throwaway box: systemctl start p2proxy-site
 #            (see systemd_box())
@@ -841,6 +842,7 @@ NFT
   admin token create device --user alice > "$E2E_TMP/device-token.out"
   bg "$SP" site "$SITE" --state_dir="$E2E_TMP/site-state" --server=198.18.1.1:443 \
     --token="$(token_of "$E2E_TMP/site-token.out")"
+  NAT_SITE_PID=$BG_PID
   wait_until 30 "site up" grep -q 'event=site.up' "$E2E_TMP/site.log"
   admin resource add echo --domain echo.example.internal --site s1 --target 10.30.0.2:7 --kind tcp --port 7 \
     --allow user:alice > /dev/null
@@ -1201,6 +1203,45 @@ NFT
   echo "BENCH wireguard-go mbit=$mbit"
 }
 
+# tls_site: UDP dropped in the site's namespace (a firewall that lets only TCP out): the site,
+# started behind it, finds no answer over UDP and takes WireGuard over TLS to the server's 443;
+# a client behind an ordinary NAT reaches it through the relay. The page loads, the site's stats
+# and `admin site list` say so.
+tls_site() {
+  behind_nats ""
+  mkdir -p "$E2E_TMP/tlsweb"
+  page_text="p2proxy page from a site over tls $E2E_ID"
+  echo "$page_text" > "$E2E_TMP/tlsweb/index.html"
+  bg "$SP" tlsweb python3 -m http.server --bind 10.30.0.2 --directory "$E2E_TMP/tlsweb" 8080
+  wait_until 30 "web listening" ip netns exec "$SP" sh -c "ss -ltn | grep -q '10.30.0.2:8080'"
+  admin resource add web --domain web.example.internal --site s1 --target 10.30.0.2:8080 --kind tcp --port 80 \
+    --allow user:alice > /dev/null
+  # The site again, now behind a firewall that drops UDP.
+  kill -TERM "$NAT_SITE_PID"
+  wait_until 30 "the site stopped" sh -c "! kill -0 $NAT_SITE_PID 2>/dev/null"
+  ip netns exec "$SP" nft -f - <<'NFT'
+table inet p2p_noudp {
+  chain out { type filter hook output priority filter; oifname != "lo" meta l4proto udp drop; }
+  chain in { type filter hook input priority filter; iifname != "lo" meta l4proto udp drop; }
+}
+NFT
+  mv "$E2E_TMP/site.log" "$E2E_TMP/site-udp.log"
+  bg "$SP" site "$SITE" --state_dir="$E2E_TMP/site-state"
+  wait_until 30 "the site over TLS" grep -q 'event=uplink.tls_ready' "$E2E_TMP/site.log"
+  bg "$CP" client "$CLIENT" --state_dir="$E2E_TMP/client-state" --server=198.18.1.1:443 \
+    --token="$(token_of "$E2E_TMP/device-token.out")" --userspace --interface="p2c${E2E_ID:0:8}" --uapi_dir="$E2E_TMP" --socks5=off --http_proxy=off \
+    --forward=127.0.0.1:8088:web.example.internal:80 --status_file="$E2E_TMP/tls-status.json"
+  wait_until 30 "the page from the site over TLS" sh -c "ip netns exec '$CP' curl -sf --max-time 1 http://127.0.0.1:8088/ | grep -q '$page_text'"
+  for i in 1 2 3 4 5; do
+    ip netns exec "$CP" curl -sf --max-time 2 http://127.0.0.1:8088/ | grep -q "$page_text" || fail "request $i failed"
+  done
+  admin site list > "$E2E_TMP/tls-sites.out"
+  grep s1 "$E2E_TMP/tls-sites.out" | grep -q '(relayed over TLS)' || fail "admin site list does not show s1 over TLS: $(cat "$E2E_TMP/tls-sites.out")"
+  pkill -USR1 -f "p2proxy-site --state_dir=$E2E_TMP/site-state"
+  wait_until 10 "the site's stats" grep -q 'event=site.stats.*wireguard=tls' "$E2E_TMP/site.log"
+  log "a site behind a firewall that drops UDP: pages through the relay over TLS; admin site list: $(grep s1 "$E2E_TMP/tls-sites.out" | tr -s ' ')"
+}
+
 # systemd: the packaged site as an administrator runs it. The .deb (cpack) is installed with
 # dpkg -i into a machine of its own: a throwaway overlay of / (tmpfs, mount namespace) in the
 # site's network namespace, with systemd booted as its PID 1 in a PID namespace. With the token in
@@ -1308,6 +1349,7 @@ case "$scenario" in
   relay) relay ;;
   tls) tls ;;
   rebind) rebind ;;
+  tls_site) tls_site ;;
   paths_bench) paths_bench ;;
   *) fail "unknown scenario $scenario" ;;
 esac
