@@ -80,7 +80,7 @@ endfunction()
 # Every module that exists or is planned (DESIGN.md §4). An include of "<module>/..." for a name
 # in this list but outside a module's allowed set is a layering error; "p2proxy/..." (the public
 # API) sits above every module.
-set(P2P_ALL_MODULES base config crypto wg net tunnel stack dns tls http proxy control nat site
+set(P2P_ALL_MODULES base config crypto wg net tunnel stack dns tls http proxy control nat uplink site
     client server api p2proxy)
 
 # p2proxy_test(NAME <name> SOURCES <file>... [LIBS <target>...])

@@ -533,6 +533,12 @@ userspace() {
   log "refused: example.com (not a private name), a SOCKS4 client, nope.example.internal (404 from the HTTP proxy)"
 
   # status and status --json.
+  # The status file is rewritten each second: wait for one written after the snapshot arrived.
+  status_has_vault() {
+    as_user "$CLIENT" --state_dir="$U/state" status > "$E2E_TMP/status.txt" &&
+      grep -qE '^vault.example.internal +100\.96\.[0-9.]+ +s1' "$E2E_TMP/status.txt"
+  }
+  wait_until 10 "status shows the vault's site" status_has_vault
   as_user "$CLIENT" --state_dir="$U/state" status > "$E2E_TMP/status.txt" || fail "status failed"
   cat "$E2E_TMP/status.txt" >&2
   grep -q 'userspace mode' "$E2E_TMP/status.txt" || fail "status does not show the mode"
