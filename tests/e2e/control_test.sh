@@ -911,6 +911,12 @@ PY
     fail "status: $(cat "$E2E_TMP/punch-status.json")"
   log "1 MiB echoed; $direct datagrams went straight from the client's NAT (198.18.6.2) to the site's (198.18.5.2); the client's status: s1 at $(cat "$E2E_TMP/punch-peer.out")"
   grep -q 'punches=[1-9]' "$E2E_TMP/site.log" || fail "the site logged no punch"
+  # And the server carried none of it: its relay forwarded nothing.
+  kill -USR1 "$SERVER_PID"
+  wait_until 10 "the server's stats" grep -q 'event=server.stats' "$E2E_TMP/server$SERVER_N.log"
+  relayed=$(grep 'event=server.stats' "$E2E_TMP/server$SERVER_N.log" | tail -n1 | grep -o 'relay_forwarded=[0-9]*' | cut -d= -f2)
+  [ "$relayed" = 0 ] || fail "the server relayed $relayed frames although the punch worked"
+  log "the server's relay forwarded nothing (relay_forwarded=0): the 1 MiB went straight between the NATs"
 }
 
 # relay: the client behind a symmetric NAT (a new random port for every destination), the site
